@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs inside the debootstrapped tree (chroot) before it is imported as the lab image.
+# Part of the image recipe: changing this file changes the image tag.
+# Arguments: MIRROR SUITE
+set -eu
+mirror=$1
+suite=$2
+
+# A fresh server makes its own host keys at first boot, as a cloud image does.
+rm -f /etc/ssh/ssh_host_*
+mkdir -p /etc/systemd/system/ssh.service.d
+cat > /etc/systemd/system/ssh.service.d/10-pmops-lab-hostkeys.conf <<UNIT
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+UNIT
+: > /etc/machine-id
+
+# The security archive lives beside the main one (…/debian-security).
+cat > /etc/apt/sources.list <<SOURCES
+deb $mirror $suite main
+deb $mirror $suite-updates main
+deb $mirror-security $suite-security main
+SOURCES
+
+# Container consoles have no getty to run; keep the boot quiet and quick.
+systemctl mask getty@tty1.service console-getty.service >/dev/null 2>&1 || true
+apt-get clean
+# Keep fresh package lists, as a newly installed server has them (check mode needs them).
+apt-get update -qq

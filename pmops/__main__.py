@@ -1,0 +1,3 @@
+from pmops.cli import main
+
+raise SystemExit(main())

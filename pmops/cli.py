@@ -1,0 +1,67 @@
+"""Command line of pmops. Every command has --help; errors are one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pmops import PmopsError, __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pmops",
+        description="Power Marketing Ops: run and check the marketing IT system's infrastructure.",
+    )
+    parser.add_argument("--version", action="version", version=f"pmops {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    lab = commands.add_parser(
+        "lab", help="the built-in lab: six podman hosts running systemd and sshd",
+        description="Create, inspect and remove the lab described by inventory/lab.")
+    lab_cmds = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    lab_cmds.add_parser(
+        "up", help="build the base image if its recipe changed, start the hosts, seed SSH keys",
+        description="Build the Debian 12 base image (cached by recipe digest), create the lab "
+                    "network and hosts, create the automation account and pre-seed known_hosts. "
+                    "Safe to run again: it repairs stopped hosts and stale leftovers.")
+    down = lab_cmds.add_parser(
+        "down", help="remove every container, network and key the lab made",
+        description="Remove the lab's containers, network, SSH keys and known_hosts. "
+                    "The base image stays cached unless --purge-image is given.")
+    down.add_argument("--purge-image", action="store_true", help="also remove the cached base image")
+    lab_cmds.add_parser(
+        "status", help="show each host, its address, container state and SSH port",
+        description="Show the lab's hosts. Exit status 3 when any host is not reachable.")
+    ssh = lab_cmds.add_parser(
+        "ssh", help="open an SSH session to a lab host as the automation account",
+        description="SSH to a lab host with the lab's key and known_hosts (host key checking on).")
+    ssh.add_argument("host", help="lab host name, e.g. web-01")
+    ssh.add_argument("remote_command", nargs=argparse.REMAINDER, help="optional command to run")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "lab":
+            from pmops import lab
+            if args.lab_command == "up":
+                return lab.up()
+            if args.lab_command == "down":
+                return lab.down(purge_image=args.purge_image)
+            if args.lab_command == "status":
+                return lab.status()
+            if args.lab_command == "ssh":
+                return lab.ssh(args.host, args.remote_command)
+    except PmopsError as exc:
+        print(f"pmops: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pmops: interrupted; `pmops lab up` again resumes from what is there", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

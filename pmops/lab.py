@@ -1,0 +1,504 @@
+"""The lab: six podman containers running systemd and sshd, built from a Debian 12
+image made with debootstrap (no image registry is reachable).
+
+The topology is read from ``inventory/lab`` (hosts, addresses, network), so the
+inventory is the one place it is written down. Everything the lab makes carries the
+label ``pmops.lab`` so that ``down`` removes exactly what ``up`` made.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pmops import PmopsError, ROOT, progress
+
+LABEL = "pmops.lab"
+IMAGE_REPO = "localhost/pmops-lab-base"
+CONTAINER_PREFIX = "pmops-"
+AUTOMATION_USER_DEFAULT = "pmops"
+
+STATE_DIR = ROOT / ".lab"
+SSH_DIR = STATE_DIR / "ssh"
+KEY_FILE = SSH_DIR / "id_ed25519"
+KNOWN_HOSTS = SSH_DIR / "known_hosts"
+BUILD_DIR = STATE_DIR / "build"
+FACT_CACHE = ROOT / ".cache" / "facts"
+RECIPE = ROOT / "lab" / "image" / "recipe.conf"
+SETUP_SCRIPT = ROOT / "lab" / "image" / "setup.sh"
+CONTAINERS_CONF = ROOT / "lab" / "containers.conf"
+INVENTORY = ROOT / "inventory" / "lab"
+
+
+# --------------------------------------------------------------------------- topology
+
+@dataclass
+class Host:
+    name: str
+    ip: str
+    groups: list[str] = field(default_factory=list)
+    publish: list[dict] = field(default_factory=list)
+
+    @property
+    def container(self) -> str:
+        return CONTAINER_PREFIX + self.name
+
+
+@dataclass
+class Topology:
+    network: str
+    subnet: str
+    gateway: str
+    user: str
+    hosts: list[Host]
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise PmopsError(
+            f"unknown lab host {name!r}; the lab has: "
+            + ", ".join(h.name for h in self.hosts)
+        )
+
+
+def _walk_groups(node: dict, group: str, parents: list[str], found: dict) -> None:
+    node = node or {}
+    for name, hvars in (node.get("hosts") or {}).items():
+        entry = found.setdefault(name, {"vars": {}, "groups": []})
+        entry["vars"].update(hvars or {})
+        entry["groups"].extend(g for g in parents + [group] if g not in entry["groups"])
+    for child, sub in (node.get("children") or {}).items():
+        _walk_groups(sub, child, parents + [group], found)
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise PmopsError(f"{path.relative_to(ROOT)} is missing") from None
+    except yaml.YAMLError as exc:
+        raise PmopsError(f"{path.relative_to(ROOT)} is not valid YAML: {exc}") from None
+
+
+def load_topology(inventory: Path = INVENTORY) -> Topology:
+    """Read hosts, addresses and network of the lab from its inventory."""
+    found: dict = {}
+    for group, node in _load_yaml(inventory / "hosts.yml").items():
+        _walk_groups(node, group, [], found)
+    allvars: dict = {}
+    for path in sorted((inventory / "group_vars" / "all").glob("*.yml")):
+        allvars.update(_load_yaml(path))
+    for key in ("pmops_lab_network", "pmops_lab_subnet", "pmops_lab_gateway"):
+        if key not in allvars:
+            raise PmopsError(f"{key} is not set in {inventory.relative_to(ROOT)}/group_vars/all")
+    subnet = ipaddress.ip_network(allvars["pmops_lab_subnet"])
+    publish = allvars.get("pmops_lab_publish") or {}
+    hosts = []
+    for name, entry in found.items():
+        ip = entry["vars"].get("ansible_host")
+        if not ip:
+            raise PmopsError(f"lab host {name} has no ansible_host in inventory/lab/hosts.yml")
+        if ipaddress.ip_address(ip) not in subnet:
+            raise PmopsError(f"lab host {name}: ansible_host {ip} is outside pmops_lab_subnet {subnet}")
+        hosts.append(Host(name, ip, entry["groups"], publish.get(name, [])))
+    return Topology(
+        network=allvars["pmops_lab_network"],
+        subnet=str(subnet),
+        gateway=allvars["pmops_lab_gateway"],
+        user=allvars.get("ansible_user", AUTOMATION_USER_DEFAULT),
+        hosts=hosts,
+    )
+
+
+# --------------------------------------------------------------------------- podman
+
+def podman_env() -> dict:
+    env = dict(os.environ)
+    env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
+    return env
+
+
+def podman(*args: str, check: bool = True, capture: bool = True, input: bytes | None = None):
+    if shutil.which("podman") is None:
+        raise PmopsError("podman is not installed; run `make setup` (it installs podman, runc and debootstrap)")
+    proc = subprocess.run(
+        ["podman", *args], env=podman_env(), input=input,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None,
+    )
+    if check and proc.returncode != 0:
+        err = (proc.stderr or b"").decode(errors="replace").strip()
+        raise PmopsError(f"podman {' '.join(args[:3])} failed: {err}")
+    return proc
+
+
+def _out(proc) -> str:
+    return (proc.stdout or b"").decode().strip()
+
+
+# --------------------------------------------------------------------------- image
+
+def apt_mirror() -> str:
+    """The Debian mirror this machine uses (its own apt sources), so the lab follows it."""
+    candidates = [Path("/etc/apt/sources.list")] + sorted(Path("/etc/apt/sources.list.d").glob("*"))
+    for path in candidates:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("URIs:") and "debian-security" not in line:
+                uri = line.split(None, 1)[1].split()[0]
+                if uri.rstrip("/").endswith("/debian"):
+                    return uri.rstrip("/")
+            if line.startswith("deb ") and "debian-security" not in line:
+                for word in line.split():
+                    if word.startswith("http") and word.rstrip("/").endswith("/debian"):
+                        return word.rstrip("/")
+    return "http://deb.debian.org/debian"
+
+
+def read_recipe() -> dict:
+    recipe = {}
+    for line in RECIPE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            recipe[key.strip()] = value.strip()
+    for key in ("suite", "variant", "include"):
+        if key not in recipe:
+            raise PmopsError(f"{RECIPE.relative_to(ROOT)} lacks '{key}='")
+    return recipe
+
+
+def image_tag() -> str:
+    """The image is named after a digest of its recipe (packages, set-up script, mirror)."""
+    digest = hashlib.sha256()
+    digest.update(RECIPE.read_bytes())
+    digest.update(SETUP_SCRIPT.read_bytes())
+    digest.update(apt_mirror().encode())
+    return f"{IMAGE_REPO}:{digest.hexdigest()[:12]}"
+
+
+def image_exists(tag: str) -> bool:
+    return podman("image", "exists", tag, check=False).returncode == 0
+
+
+def build_image(tag: str) -> None:
+    if shutil.which("debootstrap") is None:
+        raise PmopsError("debootstrap is not installed; run `make setup`")
+    recipe = read_recipe()
+    mirror = apt_mirror()
+    # Leftovers of an interrupted build are never reused: start clean.
+    if BUILD_DIR.exists():
+        shutil.rmtree(BUILD_DIR)
+    rootfs = BUILD_DIR / "rootfs"
+    rootfs.mkdir(parents=True)
+    progress(f"building the lab image {tag} with debootstrap from {mirror} (about a minute)")
+    cmd = ["debootstrap", f"--variant={recipe['variant']}", f"--include={recipe['include']}",
+           recipe["suite"], str(rootfs), mirror]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = proc.stdout.decode(errors="replace").strip().splitlines()[-15:]
+        raise PmopsError("debootstrap failed:\n  " + "\n  ".join(tail))
+    shutil.copy(SETUP_SCRIPT, rootfs / "tmp" / "pmops-setup.sh")
+    proc = subprocess.run(["chroot", str(rootfs), "/bin/sh", "/tmp/pmops-setup.sh", mirror, recipe["suite"]],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise PmopsError("image set-up in chroot failed: " + proc.stdout.decode(errors="replace"))
+    (rootfs / "tmp" / "pmops-setup.sh").unlink()
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
+    imp = subprocess.run(
+        ["podman", "import", "--change", "CMD=/sbin/init", "--change", "STOPSIGNAL=SIGRTMIN+3",
+         "-", tag],
+        stdin=tar.stdout, env=podman_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tar.wait()
+    if imp.returncode != 0 or tar.returncode != 0:
+        raise PmopsError("podman import failed: " + imp.stderr.decode(errors="replace"))
+    podman("tag", tag, f"{IMAGE_REPO}:latest")
+    shutil.rmtree(BUILD_DIR)
+
+
+def ensure_image() -> tuple[str, bool]:
+    tag = image_tag()
+    if image_exists(tag):
+        # Keep the :latest alias (molecule uses it) on the current recipe.
+        podman("tag", tag, f"{IMAGE_REPO}:latest")
+        return tag, False
+    build_image(tag)
+    return tag, True
+
+
+# --------------------------------------------------------------------------- network
+
+def ensure_network(topo: Topology) -> None:
+    proc = podman("network", "inspect", topo.network, check=False)
+    if proc.returncode == 0:
+        info = yaml.safe_load(_out(proc))[0]
+        subnets = [s.get("subnet") for s in info.get("subnets") or []]
+        if topo.subnet in subnets:
+            return
+        # A network of ours with another subnet is a leftover: replace it.
+        if (info.get("labels") or {}).get(LABEL) == "1":
+            podman("network", "rm", "-f", topo.network)
+        else:
+            raise PmopsError(
+                f"podman network {topo.network} exists with subnet {subnets} and was not made by pmops; "
+                "remove it or change pmops_lab_network")
+    # Refuse a subnet another podman network already holds.
+    for name in _out(podman("network", "ls", "--format", "{{.Name}}")).splitlines():
+        info = yaml.safe_load(_out(podman("network", "inspect", name)))[0]
+        if topo.subnet in [s.get("subnet") for s in info.get("subnets") or []]:
+            raise PmopsError(
+                f"subnet {topo.subnet} is taken by podman network {name}; change pmops_lab_subnet")
+    podman("network", "create", "--label", f"{LABEL}=1", "--subnet", topo.subnet,
+           "--gateway", topo.gateway, topo.network)
+
+
+# --------------------------------------------------------------------------- containers
+
+def container_state(name: str) -> dict | None:
+    proc = podman("container", "inspect", name, check=False)
+    if proc.returncode != 0:
+        return None
+    info = yaml.safe_load(_out(proc))[0]
+    return {
+        "running": info["State"]["Running"],
+        "status": info["State"]["Status"],
+        "image": info.get("ImageName", ""),
+        "labels": info["Config"].get("Labels") or {},
+    }
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def create_container(host: Host, topo: Topology, tag: str) -> None:
+    for pub in host.publish:
+        if not port_free(int(pub["host_port"])):
+            raise PmopsError(
+                f"port {pub['host_port']} on 127.0.0.1 is taken by another program, so {host.name} "
+                f"cannot publish its port {pub['container_port']}; free it or change pmops_lab_publish "
+                "in inventory/lab/group_vars/all/lab.yml")
+    args = [
+        "run", "--detach", "--name", host.container, "--hostname", host.name,
+        "--label", f"{LABEL}=1", "--label", f"pmops.lab.host={host.name}",
+        "--network", topo.network, "--ip", host.ip,
+        "--systemd=always", "--no-hosts",
+        # nftables (the firewall role) needs it; rules stay in the host's own namespace.
+        "--cap-add", "NET_ADMIN", "--cap-add", "AUDIT_WRITE",
+    ]
+    for pub in host.publish:
+        args += ["--publish", f"127.0.0.1:{pub['host_port']}:{pub['container_port']}"]
+    args += [tag, "/sbin/init"]
+    podman(*args)
+
+
+PROVISION = r"""
+set -eu
+# What a cloud-init or kickstart does for production: the automation account, its key,
+# and sudo; then fresh host keys for this host.
+if ! id "$PMOPS_USER" >/dev/null 2>&1; then
+  useradd --create-home --shell /bin/bash --comment "Power Marketing Ops automation" "$PMOPS_USER"
+fi
+install -d -m 0700 -o "$PMOPS_USER" -g "$PMOPS_USER" "/home/$PMOPS_USER/.ssh"
+printf '%s\n' "$PMOPS_KEY" > "/home/$PMOPS_USER/.ssh/authorized_keys"
+chown "$PMOPS_USER:$PMOPS_USER" "/home/$PMOPS_USER/.ssh/authorized_keys"
+chmod 0600 "/home/$PMOPS_USER/.ssh/authorized_keys"
+printf '%s ALL=(ALL) NOPASSWD: ALL\n' "$PMOPS_USER" > /etc/sudoers.d/00-pmops-automation
+chmod 0440 /etc/sudoers.d/00-pmops-automation
+visudo -cq
+if ! systemctl is-active --quiet ssh; then
+  systemctl reset-failed ssh 2>/dev/null || true
+  systemctl start ssh
+fi
+cat /etc/ssh/ssh_host_ed25519_key.pub
+"""
+
+
+def wait_for_systemd(host: Host, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc = podman("exec", host.container, "systemctl", "is-system-running", check=False)
+        state = _out(proc)
+        if state in ("running", "degraded"):
+            return
+        time.sleep(0.5)
+    raise PmopsError(f"{host.name}: systemd did not finish booting within {timeout:.0f} s (state {state!r})")
+
+
+def provision(host: Host, topo: Topology) -> str:
+    wait_for_systemd(host)
+    pubkey = KEY_FILE.with_suffix(".pub").read_text().strip()
+    proc = podman("exec", "-e", f"PMOPS_USER={topo.user}", "-e", f"PMOPS_KEY={pubkey}",
+                  host.container, "/bin/sh", "-c", PROVISION)
+    hostkey = _out(proc).splitlines()[-1]
+    return f"{host.name},{host.ip} {' '.join(hostkey.split()[:2])}"
+
+
+def ssh_base(batch: bool = True) -> list[str]:
+    argv = ["ssh", "-i", str(KEY_FILE), "-o", f"UserKnownHostsFile={KNOWN_HOSTS}",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ConnectTimeout=5"]
+    if batch:
+        argv += ["-o", "BatchMode=yes"]
+    return argv
+
+
+def wait_for_ssh(host: Host, topo: Topology, timeout: float = 60) -> None:
+    """A fresh SSH login as the automation account (no reused master connection)."""
+    deadline = time.monotonic() + timeout
+    err = ""
+    while time.monotonic() < deadline:
+        proc = subprocess.run(ssh_base() + [f"{topo.user}@{host.ip}", "sudo", "-n", "true"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if proc.returncode == 0:
+            return
+        err = proc.stderr.decode(errors="replace").strip()
+        time.sleep(1)
+    raise PmopsError(f"{host.name}: no SSH login as {topo.user}@{host.ip} within {timeout:.0f} s: {err}")
+
+
+def ensure_keypair() -> None:
+    SSH_DIR.mkdir(parents=True, exist_ok=True)
+    os.chmod(SSH_DIR, 0o700)
+    if not KEY_FILE.exists() or not KEY_FILE.with_suffix(".pub").exists():
+        for path in (KEY_FILE, KEY_FILE.with_suffix(".pub")):
+            path.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pmops-lab-control",
+                        "-f", str(KEY_FILE)], check=True)
+
+
+def clear_fact_cache(topo: Topology) -> None:
+    # Facts of a host that was re-created must not be served from the cache.
+    for host in topo.hosts:
+        (FACT_CACHE / host.name).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- commands
+
+def up(topo: Topology | None = None) -> int:
+    topo = topo or load_topology()
+    started = time.monotonic()
+    tag, built = ensure_image()
+    if not built:
+        progress(f"image {tag} is cached (recipe unchanged)")
+    states = {h.name: container_state(h.container) for h in topo.hosts}
+    if all(s and s["running"] and s["image"] == tag for s in states.values()) and KNOWN_HOSTS.exists():
+        for host in topo.hosts:
+            wait_for_ssh(host, topo, timeout=10)
+        progress(f"lab already up: {len(topo.hosts)} hosts running and reachable; nothing to do")
+        return 0
+    ensure_network(topo)
+    ensure_keypair()
+    recreated = False
+    for host in topo.hosts:
+        state = states[host.name]
+        if state and (state["image"] != tag or state["labels"].get(LABEL) != "1"):
+            if state["labels"].get(LABEL) != "1":
+                raise PmopsError(f"a container named {host.container} exists and was not made by pmops; remove it")
+            progress(f"{host.name}: built from an older image, re-creating it")
+            podman("rm", "--force", host.container)
+            state = None
+        if state is None:
+            progress(f"{host.name}: creating ({host.ip})")
+            create_container(host, topo, tag)
+            recreated = True
+        elif not state["running"]:
+            progress(f"{host.name}: was stopped, starting it")
+            podman("start", host.container)
+    if recreated:
+        clear_fact_cache(topo)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(topo.hosts)) as pool:
+        lines = list(pool.map(lambda h: provision(h, topo), topo.hosts))
+    tmp = KNOWN_HOSTS.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(KNOWN_HOSTS)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(topo.hosts)) as pool:
+        list(pool.map(lambda h: wait_for_ssh(h, topo), topo.hosts))
+    progress(f"lab up: {len(topo.hosts)} hosts reachable over SSH as {topo.user} "
+             f"in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def down(topo: Topology | None = None, purge_image: bool = False) -> int:
+    topo = topo or load_topology()
+    ids = _out(podman("ps", "--all", "--filter", f"label={LABEL}=1", "--format", "{{.Names}}")).split()
+    if ids:
+        progress(f"removing {len(ids)} containers: {' '.join(sorted(ids))}")
+        podman("rm", "--force", "--time", "5", *ids)
+    nets = [n for n in _out(podman("network", "ls", "--filter", f"label={LABEL}=1",
+                                   "--format", "{{.Name}}")).split() if n]
+    for net in nets:
+        progress(f"removing network {net}")
+        podman("network", "rm", "--force", net)
+    if SSH_DIR.exists():
+        progress(f"removing the lab's SSH keys and known_hosts ({SSH_DIR.relative_to(ROOT)})")
+        shutil.rmtree(SSH_DIR)
+    if BUILD_DIR.exists():
+        shutil.rmtree(BUILD_DIR)
+    clear_fact_cache(topo)
+    if purge_image:
+        for image in _out(podman("images", "--format", "{{.Repository}}:{{.Tag}}",
+                                 "--filter", f"reference={IMAGE_REPO}")).split():
+            podman("rmi", "--force", image, check=False)
+        progress("removed the cached lab image")
+    progress("lab down")
+    return 0
+
+
+def ssh_port_open(ip: str) -> bool:
+    try:
+        with socket.create_connection((ip, 22), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def status(topo: Topology | None = None) -> int:
+    topo = topo or load_topology()
+    tag = image_tag()
+    print(f"image    {tag} ({'cached' if image_exists(tag) else 'not built'})")
+    print(f"network  {topo.network} {topo.subnet}")
+    print(f"{'host':<12} {'address':<14} {'container':<10} {'ssh':<5} groups")
+    down_count = 0
+    for host in topo.hosts:
+        state = container_state(host.container)
+        cstate = state["status"] if state else "absent"
+        ssh = "open" if state and state["running"] and ssh_port_open(host.ip) else "-"
+        if ssh != "open":
+            down_count += 1
+        groups = ",".join(g for g in host.groups if g != "pmops")
+        print(f"{host.name:<12} {host.ip:<14} {cstate:<10} {ssh:<5} {groups}")
+    return 0 if down_count == 0 else 3
+
+
+def ssh(name: str, command: list[str], topo: Topology | None = None) -> int:
+    topo = topo or load_topology()
+    host = topo.host(name)
+    if not KNOWN_HOSTS.exists():
+        raise PmopsError("the lab is not up (no known_hosts); run `pmops lab up`")
+    argv = ssh_base(batch=False) + [f"{topo.user}@{host.ip}", *command]
+    sys.stdout.flush()
+    os.execvp("ssh", argv)
+    return 0  # not reached
