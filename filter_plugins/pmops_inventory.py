@@ -12,8 +12,9 @@ description:
   - Checks tier membership (exactly one tier per host), the automation account (set,
     not root), the variables every host needs (C(pmops_environment), C(pmops_owner),
     C(pmops_service), C(pmops_domain)), host addresses (IP, no duplicates), the time
-    zone (against the IANA database), NTP server and pool lists, and role variables
-    whose names are not inputs of any role (typos).
+    zone (against the IANA database), NTP server and pool lists, role variables
+    whose names are not inputs of any role (typos), and then the types and choices of
+    every role input the inventory sets, against the role's argument specs.
 options:
   _input:
     description: C(hostvars), or any mapping of host name to that host's variables.
@@ -62,6 +63,7 @@ import zoneinfo
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 ENVIRONMENTS = ("lab", "staging", "production")
 REQUIRED_STRINGS = ("pmops_owner", "pmops_service")
@@ -93,12 +95,33 @@ def _get(hvars: Mapping, name: str):
         raise AnsibleFilterError(f"cannot read {name}: {exc}") from exc
 
 
+def _kind(value) -> str:
+    for kind in (bool, int, float, str, list, dict):
+        if isinstance(value, kind):
+            return kind.__name__
+    return type(value).__name__
+
+
+def check_specs(hvars: Mapping, role_specs: Mapping[str, Mapping]) -> list[tuple[str, str]]:
+    """Types and choices of the role inputs this host sets, from the roles' argument specs."""
+    errors = []
+    for role, options in role_specs.items():
+        given = {k: hvars[k] for k in options if k in hvars}
+        if not given:
+            continue
+        result = ArgumentSpecValidator(dict(options)).validate(given)
+        for message in result.error_messages:
+            names = [k for k in given if k in message] or [f"{role}_*"]
+            errors.append((names[0], message))
+    return errors
+
+
 def check_host(name: str, hvars: Mapping, tiers: list[str], zones: set[str],
-               known_inputs: Mapping[str, list[str]]) -> list[str]:
+               known_inputs: Mapping[str, list[str]]) -> list[tuple[str, str]]:
     errors = []
 
     def err(variable, message):
-        errors.append(f"{name}: {variable}: {message}")
+        errors.append((variable, message))
 
     groups = list(_get(hvars, "group_names") if _get(hvars, "group_names") is not _MISSING else [])
     in_tiers = [t for t in tiers if t in groups]
@@ -148,7 +171,7 @@ def check_host(name: str, hvars: Mapping, tiers: list[str], zones: set[str],
             sources += 1  # the role default is a good list
             continue
         if not isinstance(value, (list, tuple)):
-            err(var, f"must be a list of host names or addresses, not {type(value).__name__} {value!r}")
+            err(var, f"must be a list of host names or addresses, not {_kind(value)} {str(value)!r}")
             sources += 1
             continue
         bad = [v for v in value if not is_ntp_host(v)]
@@ -167,28 +190,45 @@ def check_host(name: str, hvars: Mapping, tiers: list[str], zones: set[str],
     return errors
 
 
+def _hosts_label(hosts: list[str], everyone: int) -> str:
+    if len(hosts) == everyone and everyone > 1:
+        return f"all {everyone} hosts"
+    if len(hosts) > 5:
+        return ", ".join(hosts[:5]) + f" and {len(hosts) - 5} more"
+    return ", ".join(hosts)
+
+
 def pmops_inventory_errors(hostvars, hosts, tiers, role_specs=None):
     if not isinstance(tiers, (list, tuple)) or not tiers:
         raise AnsibleFilterError(f"pmops_inventory_errors: tiers must be a non-empty list, not {tiers!r}")
     zones = _zones()
-    known_inputs = {f"{role}_": sorted(options or {}) for role, options in (role_specs or {}).items()}
-    errors = []
+    role_specs = dict(role_specs or {})
+    known_inputs = {f"{role}_": sorted(options or {}) for role, options in role_specs.items()}
+    found: dict[tuple[str, str], list[str]] = {}
     seen: dict[str, str] = {}
-    for name in sorted(hosts):
+    hosts = sorted(hosts)
+    for name in hosts:
         try:
             hvars = hostvars[name]
         except KeyError:
             raise AnsibleFilterError(f"pmops_inventory_errors: no variables for host {name!r}") from None
-        errors.extend(check_host(name, hvars, list(tiers), zones, known_inputs))
+        problems = check_host(name, hvars, list(tiers), zones, known_inputs)
+        if not problems:  # types are checked once names and shapes are right
+            problems = check_specs(hvars, role_specs)
         address = _get(hvars, "pmops_address")
         if address is _MISSING:
             address = _get(hvars, "ansible_host")
         if address is not _MISSING and is_ip(address):
             if str(address) in seen:
-                errors.append(f"{name}: ansible_host: address {address} is also {seen[str(address)]}'s")
+                problems.append(("ansible_host", f"address {address} is also {seen[str(address)]}'s"))
             else:
                 seen[str(address)] = name
-    return errors
+        for problem in problems:
+            found.setdefault(problem, []).append(name)
+    # The same fault in a group's variables is reported once, with the hosts it touches.
+    errors = [f"{_hosts_label(names, len(hosts))}: {variable}: {message}"
+              for (variable, message), names in found.items()]
+    return sorted(errors)
 
 
 class FilterModule:

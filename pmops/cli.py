@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the Debian 12 base image (cached by recipe digest), create the lab "
                     "network and hosts, create the automation account and pre-seed known_hosts. "
                     "Safe to run again: it repairs stopped hosts and stale leftovers.")
+    lab_cmds.add_parser(
+        "image", help="build the base image if its recipe changed, and print its tag",
+        description="Build (or reuse) the lab's Debian 12 base image and tag it "
+                    "localhost/pmops-lab-base:latest for molecule.")
     down = lab_cmds.add_parser(
         "down", help="remove every container, network and key the lab made",
         description="Remove the lab's containers, network, SSH keys and known_hosts. "
@@ -48,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             from pmops import lab
             if args.lab_command == "up":
                 return lab.up()
+            if args.lab_command == "image":
+                tag, built = lab.ensure_image()
+                print(tag)
+                return 0
             if args.lab_command == "down":
                 return lab.down(purge_image=args.purge_image)
             if args.lab_command == "status":

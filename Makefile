@@ -1,0 +1,91 @@
+# Power Marketing Ops. `make demo` runs the main job on the built-in lab;
+# `make test` runs every check, fastest first. Both call `make setup` themselves.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export ANSIBLE_FORCE_COLOR ?= $(if $(CI),0,1)
+export PY_COLORS ?= $(if $(CI),0,1)
+
+INVENTORY ?= inventory/lab
+ifdef TIMING
+export ANSIBLE_CALLBACKS_ENABLED := ansible.posix.profile_tasks,ansible.posix.timer
+endif
+
+.PHONY: help setup lock lint unit syntax inventory-tests fast molecule lab-up lab-down lab-status \
+        lab-check lab-converge lab-idempotence lab-verify lab-tests lab-test test demo bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+setup: ## install Debian packages and the pinned virtualenv (fast when nothing changed)
+	@bash scripts/setup.sh
+
+lock: ## re-resolve requirements.in into the locked requirements.txt
+	@bash scripts/lock.sh
+
+# ---------------------------------------------------------------- tier 1: seconds
+lint: setup ## yamllint, ansible-lint (production profile), role READMEs against argument specs
+	yamllint --strict .
+	ansible-lint --profile production
+	python scripts/role_docs.py --check
+
+unit: setup ## unit tests of pmops, filters and modules
+	pytest tests/unit
+
+syntax: setup ## syntax check of every playbook
+	for pb in playbooks/*.yml; do ansible-playbook -i $(INVENTORY) --syntax-check "$$pb" >/dev/null; echo "syntax ok: $$pb"; done
+
+inventory-tests: setup ## bad inventories are refused before any change
+	pytest tests/inventory
+
+fast: lint unit syntax inventory-tests ## every check that needs no host
+
+# ---------------------------------------------------------------- tier 2: minutes
+molecule: setup ## molecule scenarios (create, converge, idempotence, check, verify)
+	pmops lab image
+	molecule test --all
+
+# ---------------------------------------------------------------- tier 3: the lab
+lab-up: setup ## start the lab (six hosts); harmless when it is up
+	pmops lab up
+
+lab-down: setup ## remove the lab's containers, network and keys
+	pmops lab down
+
+lab-status: setup ## show the lab
+	pmops lab status
+
+lab-check: setup ## on a freshly created lab, site.yml in check mode must not fail
+	pmops lab down
+	pmops lab up
+	ansible-playbook -i $(INVENTORY) playbooks/site.yml --check --diff
+
+lab-converge: lab-up ## converge site.yml on the lab
+	ansible-playbook -i $(INVENTORY) playbooks/site.yml
+
+lab-idempotence: lab-up ## a second converge must report changed=0 on every host
+	python scripts/assert_idempotent.py -i $(INVENTORY) playbooks/site.yml
+
+lab-verify: lab-up ## testinfra suites against the lab inventory
+	pytest tests/integration --hosts='ansible://pmops' --ansible-inventory=$(INVENTORY) --sudo -p no:cacheprovider
+
+lab-tests: setup ## the lab's own behaviour: up twice, recovery from leftovers, down
+	pytest tests/lab
+
+lab-test: lab-check lab-converge lab-idempotence lab-verify
+
+test: fast molecule lab-test lab-tests ## everything, fastest first (what CI runs)
+	@echo "make test: all tiers passed"
+
+demo: lab-up lab-converge ## set up, start the lab, converge site.yml, print a summary
+	@python scripts/demo_summary.py -i $(INVENTORY)
+
+bench: lab-up ## benchmarks (prints tables; see bench/README.md)
+	python bench/bench_lab.py
+
+clean: ## remove the lab, caches and the virtualenv (keeps the cached image)
+	-pmops lab down
+	rm -rf .cache .venv

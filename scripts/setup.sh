@@ -1,0 +1,38 @@
+#!/bin/bash
+# `make setup`: install what the control node needs, idempotently and fast on a re-run.
+#  1. Debian packages listed in scripts/debian-packages.txt (apt only when one is missing);
+#  2. a virtualenv in .venv from the locked requirements.txt, re-made only when
+#     requirements.txt, pyproject.toml or the Python version change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mapfile -t packages < <(grep -v '^\s*#' scripts/debian-packages.txt | grep -v '^\s*$')
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]}; run 'sudo apt-get install ${missing[*]}' or run make setup as root" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=/usr/bin/python3
+stamp=.venv/.pmops-stamp
+want=$( { sha256sum requirements.txt pyproject.toml; "$python" --version; } | sha256sum | cut -c1-16)
+if [[ -L .venv || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  echo "setup: building .venv from requirements.txt (a few minutes the first time)"
+  if [[ -L .venv ]]; then rm -f .venv; fi
+  if [[ ! -x .venv/bin/python ]]; then "$python" -m venv .venv; fi
+  # (pip warnings about this machine's extra index folders are noise; errors still show)
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2> >(grep -v "^WARNING: Location" >&2)
+  echo "$want" > "$stamp"
+fi
+echo "setup: ok ($(.venv/bin/ansible --version | head -1), pmops $(.venv/bin/pmops --version | cut -d' ' -f2))"

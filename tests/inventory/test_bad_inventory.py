@@ -1,0 +1,106 @@
+"""Bad inventories are refused by the first play, before any host is contacted.
+
+Each case copies inventory/lab, breaks one thing, and runs the real site.yml against it.
+The run must fail in "Validate the toolchain and the inventory", name the variable, and
+never reach a play that connects to a host (no "Gathering Facts", no recap with ok > 1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_playbook(inventory: Path, playbook: str = "playbooks/site.yml", *extra: str):
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), playbook, *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    dest = tmp_path / "lab"
+    shutil.copytree(ROOT / "inventory" / "lab", dest)
+    return dest
+
+
+def edit(path: Path, change):
+    data = yaml.safe_load(path.read_text()) or {}
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_the_lab_inventory_itself_passes_validation(inventory):
+    proc = run_playbook(inventory, "playbooks/validate.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def host_in_two_tiers(inv):
+    edit(inv / "hosts.yml", lambda d: d["pmops"]["children"]["db"]["hosts"].update({"web-01": None}))
+
+
+def invalid_timezone(inv):
+    edit(inv / "group_vars/all/baseline.yml", lambda d: d.update(baseline_timezone="Asia/Beijing"))
+
+
+def missing_owner(inv):
+    edit(inv / "group_vars/all/environment.yml", lambda d: d.pop("pmops_owner"))
+
+
+def ntp_list_is_a_string(inv):
+    edit(inv / "group_vars/all/baseline.yml", lambda d: d.update(baseline_ntp_servers="10.89.30.1 iburst"))
+
+
+def ntp_entry_with_option(inv):
+    edit(inv / "group_vars/all/baseline.yml", lambda d: d.update(baseline_ntp_servers=["10.89.30.1 iburst"]))
+
+
+def connects_as_root(inv):
+    edit(inv / "group_vars/all/connection.yml", lambda d: d.update(ansible_user="root"))
+
+
+def misspelt_variable(inv):
+    edit(inv / "group_vars/all/baseline.yml", lambda d: d.update(baseline_timezon="UTC"))
+
+
+def wrong_choice(inv):
+    edit(inv / "group_vars/all/baseline.yml", lambda d: d.update(baseline_journald_storage="forever"))
+
+
+def duplicate_address(inv):
+    edit(inv / "hosts.yml", lambda d: d["pmops"]["children"]["app"]["hosts"]["app-02"].update(ansible_host="10.89.30.21"))
+
+
+CASES = [
+    (host_in_two_tiers, r"web-01: groups: host is in 2 tiers \(web, db\)"),
+    (invalid_timezone, r"baseline_timezone: 'Asia/Beijing' is not an IANA time zone"),
+    (missing_owner, r"pmops_owner: is required and not set"),
+    (ntp_list_is_a_string, r"baseline_ntp_servers: must be a list of host names or addresses"),
+    (ntp_entry_with_option, r"baseline_ntp_servers: entries \['10.89.30.1 iburst'\] are not host names"),
+    (connects_as_root, r"ansible_user: is root"),
+    (misspelt_variable, r"baseline_timezon: is not an input of any role; did you mean baseline_timezone\?"),
+    (wrong_choice, r"baseline_journald_storage.*(must be one of|choices)"),
+    (duplicate_address, r"app-01: ansible_host: address 10.89.30.21 is also app-02's|app-02.*10.89.30.21"),
+]
+
+
+@pytest.mark.parametrize(("breakage", "message"), CASES, ids=[c[0].__name__ for c in CASES])
+def test_bad_inventory_is_refused_before_any_change(inventory, breakage, message):
+    breakage(inventory)
+    proc = run_playbook(inventory)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert re.search(message, out), out
+    # Nothing reached a host: the baseline play never started and no facts were gathered.
+    assert "Baseline of every marketing server" not in out
+    assert "Gathering Facts" not in out
+    assert not re.search(r"changed=[1-9]", out)

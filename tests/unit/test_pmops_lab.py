@@ -1,0 +1,115 @@
+"""pmops lab: topology from the inventory, image identity, clear errors. No podman needed."""
+
+import shutil
+import socket
+import textwrap
+
+import pytest
+
+from pmops import PmopsError, cli, lab
+
+
+def test_topology_comes_from_the_lab_inventory():
+    topo = lab.load_topology()
+    names = [h.name for h in topo.hosts]
+    assert names == ["web-01", "app-01", "app-02", "db-01", "backup-01", "monitor-01"]
+    assert topo.host("db-01").ip == "10.89.30.31"
+    assert topo.host("app-02").groups == ["pmops", "app"]
+    assert topo.user == "pmops"
+    assert topo.subnet == "10.89.30.0/24"
+
+
+def test_unknown_host_lists_the_lab_hosts():
+    with pytest.raises(PmopsError, match="unknown lab host 'db-9'; the lab has: web-01"):
+        lab.load_topology().host("db-9")
+
+
+def write_inventory(tmp_path, hosts_yml, lab_yml):
+    (tmp_path / "group_vars" / "all").mkdir(parents=True)
+    (tmp_path / "hosts.yml").write_text(textwrap.dedent(hosts_yml))
+    (tmp_path / "group_vars" / "all" / "lab.yml").write_text(textwrap.dedent(lab_yml))
+    return tmp_path
+
+
+LAB_YML = """
+pmops_lab_network: t
+pmops_lab_subnet: 10.89.99.0/24
+pmops_lab_gateway: 10.89.99.1
+"""
+
+
+def test_address_outside_the_subnet_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(lab, "ROOT", tmp_path.parent)
+    inv = write_inventory(tmp_path, "pmops: {children: {web: {hosts: {w: {ansible_host: 10.1.1.1}}}}}", LAB_YML)
+    with pytest.raises(PmopsError, match="w: ansible_host 10.1.1.1 is outside pmops_lab_subnet 10.89.99.0/24"):
+        lab.load_topology(inv)
+
+
+def test_missing_network_setting_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(lab, "ROOT", tmp_path.parent)
+    inv = write_inventory(tmp_path, "pmops: {hosts: {w: {ansible_host: 10.89.99.2}}}", "pmops_lab_network: t\n")
+    with pytest.raises(PmopsError, match="pmops_lab_subnet is not set"):
+        lab.load_topology(inv)
+
+
+def test_host_without_address_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(lab, "ROOT", tmp_path.parent)
+    inv = write_inventory(tmp_path, "pmops: {hosts: {w: {}}}", LAB_YML)
+    with pytest.raises(PmopsError, match="lab host w has no ansible_host"):
+        lab.load_topology(inv)
+
+
+def test_image_tag_is_stable_and_follows_the_recipe(tmp_path, monkeypatch):
+    first = lab.image_tag()
+    assert first == lab.image_tag()
+    assert first.startswith("localhost/pmops-lab-base:")
+    recipe = tmp_path / "recipe.conf"
+    recipe.write_text(lab.RECIPE.read_text() + "# changed\n")
+    monkeypatch.setattr(lab, "RECIPE", recipe)
+    assert lab.image_tag() != first
+
+
+def test_recipe_names_what_the_lab_needs():
+    include = lab.read_recipe()["include"].split(",")
+    for pkg in ("systemd", "python3", "openssh-server", "sudo"):
+        assert pkg in include
+
+
+def test_apt_mirror_is_a_debian_archive():
+    mirror = lab.apt_mirror()
+    assert mirror.startswith("http") and mirror.endswith("/debian")
+
+
+def test_port_taken_is_detected():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert not lab.port_free(sock.getsockname()[1])
+
+
+def test_port_taken_stops_container_creation_with_a_clear_error(monkeypatch):
+    monkeypatch.setattr(lab, "port_free", lambda port: False)
+    host = lab.Host("web-01", "10.89.30.11", publish=[{"host_port": 18443, "container_port": 443}])
+    with pytest.raises(PmopsError, match="port 18443 on 127.0.0.1 is taken"):
+        lab.create_container(host, lab.load_topology(), "img")
+
+
+def test_missing_podman_is_a_clear_error(monkeypatch, capsys):
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "podman" else real_which(name))
+    assert cli.main(["lab", "status"]) == 2
+    assert "podman is not installed; run `make setup`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [[], ["lab"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
+                                  ["lab", "ssh"], ["lab", "image"]])
+def test_every_command_has_help(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv + ["--help"])
+    assert exc.value.code == 0
+    assert "usage: pmops" in capsys.readouterr().out
+
+
+def test_ssh_to_unknown_host_is_refused(capsys):
+    assert cli.main(["lab", "ssh", "nope-01"]) == 2
+    assert "unknown lab host 'nope-01'" in capsys.readouterr().err
