@@ -25,7 +25,8 @@ import yaml
 from pmops import PmopsError, ROOT, progress
 
 LABEL = "pmops.lab"
-IMAGE_REPO = "localhost/pmops-lab-base"
+# Overridable so tests can build a throw-away image beside the cached one.
+IMAGE_REPO = os.environ.get("PMOPS_LAB_IMAGE_REPO", "localhost/pmops-lab-base")
 CONTAINER_PREFIX = "pmops-"
 AUTOMATION_USER_DEFAULT = "pmops"
 
@@ -197,6 +198,17 @@ def image_exists(tag: str) -> bool:
     return podman("image", "exists", tag, check=False).returncode == 0
 
 
+def remove_build_dir() -> None:
+    """Remove a build tree, first unmounting what an interrupted debootstrap left mounted."""
+    if not BUILD_DIR.exists():
+        return
+    prefix = str(BUILD_DIR.resolve()) + "/"
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", mount], check=False)
+    shutil.rmtree(BUILD_DIR)
+
+
 def build_image(tag: str) -> None:
     if shutil.which("debootstrap") is None:
         raise PmopsError("debootstrap is not installed; run `make setup`")
@@ -204,7 +216,8 @@ def build_image(tag: str) -> None:
     mirror = apt_mirror()
     # Leftovers of an interrupted build are never reused: start clean.
     if BUILD_DIR.exists():
-        shutil.rmtree(BUILD_DIR)
+        progress("removing the leftovers of an interrupted image build")
+    remove_build_dir()
     rootfs = BUILD_DIR / "rootfs"
     rootfs.mkdir(parents=True)
     progress(f"building the lab image {tag} with debootstrap from {mirror} (about a minute)")
@@ -229,7 +242,7 @@ def build_image(tag: str) -> None:
     if imp.returncode != 0 or tar.returncode != 0:
         raise PmopsError("podman import failed: " + imp.stderr.decode(errors="replace"))
     podman("tag", tag, f"{IMAGE_REPO}:latest")
-    shutil.rmtree(BUILD_DIR)
+    remove_build_dir()
 
 
 def ensure_image() -> tuple[str, bool]:
@@ -293,13 +306,19 @@ def port_free(port: int) -> bool:
     return True
 
 
+def check_ports(hosts: list[Host]) -> None:
+    """Refuse, before anything is created, a published port another program holds."""
+    for host in hosts:
+        for pub in host.publish:
+            if not port_free(int(pub["host_port"])):
+                raise PmopsError(
+                    f"port {pub['host_port']} on 127.0.0.1 is taken by another program, so {host.name} "
+                    f"cannot publish its port {pub['container_port']}; free it or change pmops_lab_publish "
+                    "in inventory/lab/group_vars/all/lab.yml")
+
+
 def create_container(host: Host, topo: Topology, tag: str) -> None:
-    for pub in host.publish:
-        if not port_free(int(pub["host_port"])):
-            raise PmopsError(
-                f"port {pub['host_port']} on 127.0.0.1 is taken by another program, so {host.name} "
-                f"cannot publish its port {pub['container_port']}; free it or change pmops_lab_publish "
-                "in inventory/lab/group_vars/all/lab.yml")
+    check_ports([host])
     args = [
         "run", "--detach", "--name", host.container, "--hostname", host.name,
         "--label", f"{LABEL}=1", "--label", f"pmops.lab.host={host.name}",
@@ -409,6 +428,8 @@ def up(topo: Topology | None = None) -> int:
             wait_for_ssh(host, topo, timeout=10)
         progress(f"lab already up: {len(topo.hosts)} hosts running and reachable; nothing to do")
         return 0
+    stale = [h for h in topo.hosts if states[h.name] and states[h.name]["image"] != tag]
+    check_ports([h for h in topo.hosts if states[h.name] is None or h in stale])
     ensure_network(topo)
     ensure_keypair()
     recreated = False
@@ -455,8 +476,7 @@ def down(topo: Topology | None = None, purge_image: bool = False) -> int:
     if SSH_DIR.exists():
         progress(f"removing the lab's SSH keys and known_hosts ({SSH_DIR.relative_to(ROOT)})")
         shutil.rmtree(SSH_DIR)
-    if BUILD_DIR.exists():
-        shutil.rmtree(BUILD_DIR)
+    remove_build_dir()
     clear_fact_cache(topo)
     if purge_image:
         for image in _out(podman("images", "--format", "{{.Repository}}:{{.Tag}}",

@@ -1,0 +1,150 @@
+"""`pmops lab` against real podman: up twice, recovery from leftovers, port taken, down.
+
+These tests change the lab (they stop, remove and re-create hosts), so `make test` runs
+them last. Each leaves the lab up, as a fresh lab from the cached image.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PMOPS = str(Path(sys.executable).parent / "pmops")
+ENV = dict(os.environ, CONTAINERS_CONF=str(ROOT / "lab" / "containers.conf"))
+HOSTS = ["web-01", "app-01", "app-02", "db-01", "backup-01", "monitor-01"]
+
+
+def pmops(*args, timeout=600, env=None):
+    return subprocess.run([PMOPS, *args], cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=timeout)
+
+
+def podman(*args):
+    return subprocess.run(["podman", *args], env=ENV, capture_output=True, text=True)
+
+
+def container_ids():
+    out = podman("ps", "--all", "--filter", "label=pmops.lab=1", "--format", "{{.Names}} {{.ID}} {{.State}}").stdout
+    return sorted(out.split("\n")) if out.strip() else []
+
+
+def fresh_ssh(ip):
+    """A new SSH login with host key checking and no reused master connection."""
+    return subprocess.run(
+        ["ssh", "-i", ".lab/ssh/id_ed25519", "-o", "UserKnownHostsFile=.lab/ssh/known_hosts",
+         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ControlMaster=no",
+         "-o", "ControlPath=none", f"pmops@{ip}", "sudo", "-n", "id", "-un"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+
+def test_up_twice_is_harmless():
+    first = pmops("lab", "up")
+    assert first.returncode == 0, first.stderr
+    before = container_ids()
+    started = time.monotonic()
+    second = pmops("lab", "up")
+    elapsed = time.monotonic() - started
+    assert second.returncode == 0, second.stderr
+    assert "lab already up" in second.stderr
+    assert container_ids() == before
+    assert elapsed < 30
+
+
+def test_root_cannot_log_in_with_the_lab_key():
+    proc = subprocess.run(
+        ["ssh", "-i", ".lab/ssh/id_ed25519", "-o", "UserKnownHostsFile=.lab/ssh/known_hosts",
+         "-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none", "root@10.89.30.11", "true"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+
+
+def test_stopped_hosts_are_started_again():
+    podman("stop", "--time", "2", "pmops-db-01", "pmops-app-02")
+    proc = pmops("lab", "up")
+    assert proc.returncode == 0, proc.stderr
+    assert "db-01: was stopped, starting it" in proc.stderr
+    for ip in ("10.89.30.31", "10.89.30.22"):
+        login = fresh_ssh(ip)
+        assert login.returncode == 0 and login.stdout.strip() == "root", login.stderr
+
+
+def test_status_reports_every_host():
+    proc = pmops("lab", "status")
+    assert proc.returncode == 0
+    for name in HOSTS:
+        assert name in proc.stdout
+    assert proc.stdout.count(" running ") == len(HOSTS)
+
+
+def test_recovers_from_an_interrupted_down_leaving_a_stale_network_and_keys():
+    # An interrupted `down`: containers gone, network and keys left behind.
+    subprocess.run(["podman", "rm", "--force", "--time", "2",
+                    *[f"pmops-{h}" for h in HOSTS]], env=ENV, capture_output=True)
+    assert podman("network", "exists", "pmops-lab").returncode == 0
+    proc = pmops("lab", "up")
+    assert proc.returncode == 0, proc.stderr
+    for name in HOSTS:
+        assert f"{name}: creating" in proc.stderr
+    assert fresh_ssh("10.89.30.11").returncode == 0
+
+
+def test_port_taken_is_refused_before_anything_is_made():
+    assert pmops("lab", "down").returncode == 0
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 18443))
+        sock.listen()
+        proc = pmops("lab", "up")
+    assert proc.returncode == 2
+    assert "port 18443 on 127.0.0.1 is taken by another program" in proc.stderr
+    assert container_ids() == []
+    assert podman("network", "exists", "pmops-lab").returncode != 0
+
+
+def test_down_removes_every_container_network_and_key():
+    assert pmops("lab", "up").returncode == 0
+    proc = pmops("lab", "down")
+    assert proc.returncode == 0, proc.stderr
+    assert container_ids() == []
+    assert podman("network", "exists", "pmops-lab").returncode != 0
+    assert not (ROOT / ".lab" / "ssh").exists()
+    # The cached image stays, so the next `up` is quick.
+    tag = pmops("lab", "image").stdout.strip()
+    assert podman("image", "exists", tag).returncode == 0
+
+
+def test_an_interrupted_image_build_is_cleaned_up_and_rebuilt():
+    env = dict(ENV, PMOPS_LAB_IMAGE_REPO="localhost/pmops-lab-test")
+    proc = subprocess.Popen([PMOPS, "lab", "image"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(12)  # debootstrap is half way through
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert (ROOT / ".lab" / "build").exists(), "the interrupted build left nothing to clean up"
+    try:
+        rebuilt = pmops("lab", "image", env=env, timeout=900)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert "removing the leftovers of an interrupted image build" in rebuilt.stderr
+        assert podman("image", "exists", rebuilt.stdout.strip()).returncode == 0
+        assert not (ROOT / ".lab" / "build").exists()
+    finally:
+        for ref in podman("images", "--format", "{{.Repository}}:{{.Tag}}",
+                          "--filter", "reference=localhost/pmops-lab-test").stdout.split():
+            podman("rmi", "--force", ref)
+
+
+def test_lab_comes_back_up_from_the_cached_image():
+    started = time.monotonic()
+    proc = pmops("lab", "up")
+    assert proc.returncode == 0, proc.stderr
+    assert "is cached (recipe unchanged)" in proc.stderr
+    assert time.monotonic() - started < 180
+    for ip in ("10.89.30.11", "10.89.30.51"):
+        assert fresh_ssh(ip).returncode == 0
