@@ -64,7 +64,8 @@ lab-check: setup ## on a freshly created lab, site.yml in check mode must not fa
 	ansible-playbook -i $(INVENTORY) playbooks/site.yml --check --diff
 
 lab-converge: lab-up ## converge site.yml on the lab
-	ansible-playbook -i $(INVENTORY) playbooks/site.yml
+	@mkdir -p .cache
+	ansible-playbook -i $(INVENTORY) playbooks/site.yml | tee .cache/last-converge.log
 
 lab-idempotence: lab-up ## a second converge must report changed=0 on every host
 	python scripts/assert_idempotent.py -i $(INVENTORY) playbooks/site.yml
@@ -84,7 +85,7 @@ demo: lab-up lab-converge ## set up, start the lab, converge site.yml, print a s
 	@python scripts/demo_summary.py -i $(INVENTORY)
 
 bench: lab-up ## benchmarks (prints tables; see bench/README.md)
-	python bench/bench_lab.py
+	python bench/bench_lab.py $(BENCH_ARGS)
 
 clean: ## remove the lab, caches and the virtualenv (keeps the cached image)
 	-pmops lab down

@@ -411,7 +411,28 @@ def ensure_keypair() -> None:
 def clear_fact_cache(topo: Topology) -> None:
     # Facts of a host that was re-created must not be served from the cache.
     for host in topo.hosts:
-        (FACT_CACHE / host.name).unlink(missing_ok=True)
+        for path in cached_fact_files(host.name):
+            path.unlink(missing_ok=True)
+
+
+def cached_fact_files(host: str) -> list[Path]:
+    """ansible-core 2.19's jsonfile cache names files <serializer>_<host> (s1_web-01)."""
+    if not FACT_CACHE.is_dir():
+        return []
+    return [p for p in FACT_CACHE.iterdir() if p.name == host or p.name.endswith("_" + host)]
+
+
+def cached_facts(host: str) -> dict:
+    import json
+    for path in cached_fact_files(host):
+        try:
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and isinstance(data.get("__payload__"), str):
+                data = json.loads(data["__payload__"])
+            return data
+        except (OSError, ValueError):
+            continue
+    return {}
 
 
 # --------------------------------------------------------------------------- commands
