@@ -104,3 +104,12 @@ def test_bad_inventory_is_refused_before_any_change(inventory, breakage, message
     assert "Baseline of every marketing server" not in out
     assert "Gathering Facts" not in out
     assert not re.search(r"changed=[1-9]", out)
+
+
+def test_a_fault_outside_the_limit_still_stops_the_run(inventory):
+    # /etc/hosts on every host is built from all hosts, so the whole inventory must be sound.
+    invalid_timezone(inventory)
+    proc = run_playbook(inventory, "playbooks/site.yml", "--limit", "db")
+    assert proc.returncode != 0
+    assert "baseline_timezone: 'Asia/Beijing' is not an IANA time zone" in proc.stdout
+    assert "Gathering Facts" not in proc.stdout

@@ -113,3 +113,15 @@ def test_every_command_has_help(argv, capsys):
 def test_ssh_to_unknown_host_is_refused(capsys):
     assert cli.main(["lab", "ssh", "nope-01"]) == 2
     assert "unknown lab host 'nope-01'" in capsys.readouterr().err
+
+
+def test_cached_facts_reads_ansible_219_jsonfile_cache(tmp_path, monkeypatch):
+    import json
+    monkeypatch.setattr(lab, "FACT_CACHE", tmp_path)
+    payload = {"ansible_local": {"asset": {"tier": "db"}}}
+    (tmp_path / "s1_db-01").write_text(json.dumps({"__payload__": json.dumps(payload)}))
+    (tmp_path / "s1_db-011").write_text("{}")
+    assert lab.cached_facts("db-01") == payload
+    assert lab.cached_facts("web-01") == {}
+    lab.clear_fact_cache(lab.Topology("n", "10.0.0.0/24", "10.0.0.1", "pmops", [lab.Host("db-01", "10.0.0.2")]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s1_db-011"]
