@@ -38,24 +38,21 @@ pmops_lab_gateway: 10.89.99.1
 """
 
 
-def test_address_outside_the_subnet_is_refused(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("hosts_yml", "lab_yml", "message"),
+    [
+        ("pmops: {children: {web: {hosts: {w: {ansible_host: 10.1.1.1}}}}}", LAB_YML,
+         "w: ansible_host 10.1.1.1 is outside pmops_lab_subnet 10.89.99.0/24"),
+        ("pmops: {hosts: {w: {ansible_host: 10.89.99.2}}}", "pmops_lab_network: t\n", "pmops_lab_subnet is not set"),
+        ("pmops: {hosts: {w: {}}}", LAB_YML, "lab host w has no ansible_host"),
+        ("pmops: [unclosed", LAB_YML, "hosts.yml is not valid YAML"),
+    ],
+    ids=["outside-subnet", "no-subnet", "no-address", "bad-yaml"],
+)
+def test_bad_lab_inventory_is_refused_with_a_clear_error(tmp_path, monkeypatch, hosts_yml, lab_yml, message):
     monkeypatch.setattr(lab, "ROOT", tmp_path.parent)
-    inv = write_inventory(tmp_path, "pmops: {children: {web: {hosts: {w: {ansible_host: 10.1.1.1}}}}}", LAB_YML)
-    with pytest.raises(PmopsError, match="w: ansible_host 10.1.1.1 is outside pmops_lab_subnet 10.89.99.0/24"):
-        lab.load_topology(inv)
-
-
-def test_missing_network_setting_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(lab, "ROOT", tmp_path.parent)
-    inv = write_inventory(tmp_path, "pmops: {hosts: {w: {ansible_host: 10.89.99.2}}}", "pmops_lab_network: t\n")
-    with pytest.raises(PmopsError, match="pmops_lab_subnet is not set"):
-        lab.load_topology(inv)
-
-
-def test_host_without_address_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(lab, "ROOT", tmp_path.parent)
-    inv = write_inventory(tmp_path, "pmops: {hosts: {w: {}}}", LAB_YML)
-    with pytest.raises(PmopsError, match="lab host w has no ansible_host"):
+    inv = write_inventory(tmp_path, hosts_yml, lab_yml)
+    with pytest.raises(PmopsError, match=message):
         lab.load_topology(inv)
 
 
