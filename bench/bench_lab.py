@@ -29,6 +29,7 @@ ENV = dict(os.environ, CONTAINERS_CONF=str(ROOT / "lab" / "containers.conf"), AN
 
 
 def timed(argv: list[str]) -> tuple[float, str]:
+    print(f"bench: {' '.join(Path(a).name if a.startswith('/') else a for a in argv)}", file=sys.stderr, flush=True)
     started = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True)
     elapsed = time.monotonic() - started
