@@ -15,7 +15,7 @@ export ANSIBLE_CALLBACKS_ENABLED := ansible.posix.profile_tasks,ansible.posix.ti
 endif
 
 .PHONY: help setup lock lint unit syntax inventory-tests fast molecule lab-up lab-down lab-status \
-        lab-check lab-converge lab-idempotence lab-verify lab-tests lab-test test demo bench clean
+        lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -73,10 +73,13 @@ lab-idempotence: lab-up ## a second converge must report changed=0 on every host
 lab-verify: lab-up ## testinfra suites against the lab inventory
 	pytest tests/integration --hosts='ansible://pmops' --ansible-inventory=$(INVENTORY) --sudo -p no:cacheprovider
 
+lab-drills: lab-up ## failure drills on the converged lab (SSH lockout attempts)
+	pytest tests/drills
+
 lab-tests: setup ## the lab's own behaviour: up twice, recovery from leftovers, down
 	pytest tests/lab
 
-lab-test: lab-check lab-converge lab-idempotence lab-verify
+lab-test: lab-check lab-converge lab-idempotence lab-verify lab-drills
 
 test: fast molecule lab-test lab-tests ## everything, fastest first (what CI runs)
 	@echo "make test: all tiers passed"

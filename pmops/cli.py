@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except PmopsError as exc:
         print(f"pmops: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("pmops: interrupted; `pmops lab up` again resumes from what is there", file=sys.stderr)
         return 130

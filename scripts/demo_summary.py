@@ -41,6 +41,8 @@ def main() -> int:
     print("  validate  the inventory and toolchain (refuses bad input before any change)")
     print("  baseline  hostname, /etc/hosts, time zone, locale, chrony, persistent journal,")
     print("            base packages, /etc/ansible/facts.d/asset.fact")
+    print("  ssh       modern algorithms only, no root or password login, AllowGroups, banner;")
+    print("            proven by a canary login before sshd was reloaded")
     print()
     print("Next steps (run from this directory; `. .venv/bin/activate` first, or prefix .venv/bin/):")
     print("  pmops lab ssh web-01                        # SSH in as the automation account")

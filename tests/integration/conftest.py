@@ -34,3 +34,22 @@ def baseline(hostvars) -> dict:
 def over_ssh(hostvars) -> bool:
     """True on the lab and real servers; False under molecule's podman connection."""
     return hostvars.get("ansible_connection", "ssh") in ("ssh", "ansible.builtin.ssh")
+
+
+@pytest.fixture(scope="module")
+def ssh_role(hostvars) -> dict:
+    merged = role_defaults("ssh")
+    merged.update({k: v for k, v in hostvars.items() if k.startswith("ssh_")})
+    return merged
+
+
+def ssh_command(hostvars: dict, user: str | None = None, *extra: str) -> list[str]:
+    """A fresh SSH login from the control node, as Ansible makes it but with no reused master."""
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+            "-o", "ConnectTimeout=10"]
+    if hostvars.get("ansible_ssh_private_key_file"):
+        argv += ["-i", hostvars["ansible_ssh_private_key_file"]]
+    argv += hostvars.get("ansible_ssh_common_args", "").split()
+    argv += list(extra)
+    argv.append(f"{user or hostvars['ansible_user']}@{hostvars.get('ansible_host', hostvars['inventory_hostname'])}")
+    return argv

@@ -1,0 +1,78 @@
+"""Lockout drills on a converged lab host: each bad change fails clearly and locks nobody out.
+
+Each drill runs the real site.yml (--tags ssh) on one host with a harmful extra variable,
+then proves with a fresh SSH connection (no reused master) that the automation account
+still logs in and that sshd_config did not change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+HOST, ADDRESS = "web-01", "10.89.30.11"
+
+
+def fresh_ssh(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ssh", "-i", ".lab/ssh/id_ed25519", "-o", "UserKnownHostsFile=.lab/ssh/known_hosts",
+         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ControlMaster=no",
+         "-o", "ControlPath=none", "-o", "ConnectTimeout=10", f"pmops@{ADDRESS}", *command],
+        cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def sshd_config_sum() -> str:
+    proc = fresh_ssh("sudo", "-n", "sha256sum", "/etc/ssh/sshd_config")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()[0]
+
+
+def converge(extra: dict) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "inventory/lab", "playbooks/site.yml",
+         "--limit", HOST, "--tags", "ssh", "-e", json.dumps(extra)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+DRILLS = [
+    pytest.param({"ssh_ciphers": ["no-such-cipher"]},
+                 "sshd rejects the new configuration on web-01", id="invalid-config"),
+    pytest.param({"ssh_allow_groups": ["wheel"]},
+                 "would shut out the automation account pmops", id="allowgroups-excludes-automation"),
+    pytest.param({"ssh_allow_users": ["alice"]},
+                 "would shut out the automation account pmops", id="allowusers-excludes-automation"),
+    # Valid for sshd -t, yet the automation account's ed25519 key is no longer accepted:
+    # only the canary login can catch this one.
+    pytest.param({"ssh_pubkey_accepted_algorithms": ["rsa-sha2-512"]},
+                 "A fresh login as pmops through a canary sshd running the new configuration\nfailed on web-01",
+                 id="valid-config-that-locks-out"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), DRILLS)
+def test_lockout_drill(extra, message):
+    before = sshd_config_sum()
+    proc = converge(extra)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert " ".join(message.split()) in " ".join(out.split()), out
+    login = fresh_ssh("sudo", "-n", "id", "-un")
+    assert login.returncode == 0 and login.stdout.strip() == "root", login.stderr
+    assert sshd_config_sum() == before
+    # No canary is left behind.
+    listening = fresh_ssh("ss", "-Hltn", "sport", "=", ":2222")
+    assert listening.returncode == 0 and listening.stdout.strip() == ""
+
+
+def test_the_good_configuration_still_converges_without_change():
+    proc = converge({})
+    assert proc.returncode == 0, proc.stdout
+    assert "changed=0" in proc.stdout

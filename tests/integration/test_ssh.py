@@ -1,0 +1,126 @@
+"""SSH hardening: the effective sshd configuration (sshd -T), host keys, and real logins."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, ssh_command
+
+
+@pytest.fixture(scope="module")
+def sshd_t(host) -> dict:
+    out = host.check_output("/usr/sbin/sshd -T")
+    config: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        config.setdefault(key.lower(), []).append(value)
+    return {k: v[0] if len(v) == 1 else v for k, v in config.items()}
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("permitrootlogin", "no"),
+        ("passwordauthentication", "no"),
+        ("kbdinteractiveauthentication", "no"),
+        ("permitemptypasswords", "no"),
+        ("pubkeyauthentication", "yes"),
+        ("hostbasedauthentication", "no"),
+        ("x11forwarding", "no"),
+        ("allowtcpforwarding", "no"),
+        ("allowagentforwarding", "no"),
+        ("permittunnel", "no"),
+        ("permituserenvironment", "no"),
+        ("usepam", "yes"),
+        ("banner", "/etc/issue.net"),
+    ],
+)
+def test_effective_setting(sshd_t, key, expected):
+    assert sshd_t[key] == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "variable"),
+    [
+        ("kexalgorithms", "ssh_kex_algorithms"),
+        ("ciphers", "ssh_ciphers"),
+        ("macs", "ssh_macs"),
+        ("hostkeyalgorithms", "ssh_host_key_algorithms"),
+        ("pubkeyacceptedalgorithms", "ssh_pubkey_accepted_algorithms"),
+    ],
+)
+def test_effective_algorithms_are_exactly_the_wanted_ones(sshd_t, ssh_role, key, variable):
+    assert sshd_t[key] == ",".join(ssh_role[variable])
+
+
+@pytest.mark.parametrize(
+    ("key", "variable"),
+    [
+        ("maxauthtries", "ssh_max_auth_tries"),
+        ("logingracetime", "ssh_login_grace_time"),
+        ("clientaliveinterval", "ssh_client_alive_interval"),
+        ("clientalivecountmax", "ssh_client_alive_count_max"),
+        ("maxsessions", "ssh_max_sessions"),
+    ],
+)
+def test_effective_limits(sshd_t, ssh_role, key, variable):
+    assert sshd_t[key] == str(ssh_role[variable])
+
+
+def test_max_auth_tries_leaves_room_for_an_agent_with_several_keys(sshd_t):
+    assert int(sshd_t["maxauthtries"]) >= 4
+
+
+def test_allow_groups_admit_the_automation_account(host, sshd_t, ssh_role, hostvars):
+    if not ssh_role["ssh_allow_groups"]:
+        pytest.skip("no AllowGroups set")
+    allowed = sshd_t["allowgroups"] if isinstance(sshd_t["allowgroups"], list) else sshd_t["allowgroups"].split()
+    assert allowed == ssh_role["ssh_allow_groups"]
+    user = hostvars.get("ansible_user") or "root"
+    assert set(allowed) & set(host.user(user).groups) or user == "root"
+
+
+def test_only_the_wanted_host_keys_exist(host, ssh_role):
+    for key_type in ("dsa", "ecdsa", "ed25519", "rsa"):
+        assert host.file(f"/etc/ssh/ssh_host_{key_type}_key").exists == (key_type in ssh_role["ssh_host_key_types"])
+
+
+def test_sshd_config_is_root_owned_and_not_writable_by_others(host):
+    config = host.file("/etc/ssh/sshd_config")
+    assert config.user == "root" and config.mode & 0o022 == 0
+
+
+@pytest.fixture
+def lab_only(over_ssh):
+    if not over_ssh:
+        pytest.skip("needs a host reached over SSH (the lab or real servers)")
+
+
+def test_ssh_audit_finds_no_fail_and_no_warn(hostvars, lab_only):
+    audit = Path(sys.executable).parent / "ssh-audit"
+    proc = subprocess.run([str(audit), "-n", hostvars["ansible_host"]], capture_output=True, text=True, timeout=60)
+    findings = [line for line in proc.stdout.splitlines() if "[fail]" in line or "[warn]" in line]
+    assert findings == []
+
+
+def test_a_fresh_login_as_the_automation_account_works(hostvars, lab_only):
+    proc = subprocess.run(ssh_command(hostvars) + ["sudo", "-n", "true"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_root_login_is_refused(hostvars, lab_only):
+    proc = subprocess.run(ssh_command(hostvars, "root") + ["true"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 255
+    assert "Permission denied" in proc.stderr
+
+
+def test_password_login_is_refused_the_server_offers_only_keys(hostvars, lab_only):
+    argv = ssh_command(hostvars, None, "-o", "PubkeyAuthentication=no",
+                       "-o", "PreferredAuthentications=password,keyboard-interactive")
+    proc = subprocess.run(argv + ["true"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 255
+    assert "Permission denied (publickey)" in proc.stderr
