@@ -31,6 +31,7 @@ lint: setup ## yamllint, ansible-lint (production profile), role READMEs against
 	yamllint --strict .
 	ansible-lint --profile production
 	python scripts/role_docs.py --check
+	python scripts/controls_doc.py --check
 
 unit: setup ## unit tests of pmops, filters and modules
 	pytest tests/unit

@@ -80,6 +80,16 @@ def duplicate_address(inv):
     edit(inv / "hosts.yml", lambda d: d["pmops"]["children"]["app"]["hosts"]["app-02"].update(ansible_host="10.89.30.21"))
 
 
+def exception_without_owner(inv):
+    edit(inv / "group_vars/all/exceptions.yml", lambda d: d.update(pmops_exceptions=[
+        {"control": "SSH-05", "groups": ["backup"], "reason": "vendor migration", "expires": "2027-03-31"}]))
+
+
+def exception_for_unknown_control(inv):
+    edit(inv / "group_vars/all/exceptions.yml", lambda d: d.update(pmops_exceptions=[
+        {"control": "SSH-99", "hosts": ["web-01"], "reason": "r", "owner": "o", "expires": "2027-03-31"}]))
+
+
 CASES = [
     (host_in_two_tiers, r"web-01: groups: host is in 2 tiers \(web, db\)"),
     (invalid_timezone, r"baseline_timezone: 'Asia/Beijing' is not an IANA time zone"),
@@ -89,6 +99,8 @@ CASES = [
     (connects_as_root, r"ansible_user: is root"),
     (misspelt_variable, r"baseline_timezon: is not an input of any role; did you mean baseline_timezone\?"),
     (wrong_choice, r"baseline_journald_storage.*(must be one of|choices)"),
+    (exception_without_owner, r"pmops_exceptions\[1\] \(SSH-05\): owner: is required"),
+    (exception_for_unknown_control, r"control: 'SSH-99' is not in controls/catalogue.yml"),
     (duplicate_address, r"app-01: ansible_host: address 10.89.30.21 is also app-02's|app-02.*10.89.30.21"),
 ]
 
@@ -113,3 +125,13 @@ def test_a_fault_outside_the_limit_still_stops_the_run(inventory):
     assert proc.returncode != 0
     assert "baseline_timezone: 'Asia/Beijing' is not an IANA time zone" in proc.stdout
     assert "Gathering Facts" not in proc.stdout
+
+
+def test_an_expired_exception_is_warned_about_and_the_run_goes_on(inventory):
+    edit(inventory / "group_vars/all/exceptions.yml", lambda d: d.update(pmops_exceptions=[
+        {"control": "SSH-05", "groups": ["backup"], "reason": "vendor migration", "owner": "ops@example.cn",
+         "ticket": "CHG-1", "expires": "2020-01-31"}]))
+    proc = run_playbook(inventory, "playbooks/validate.yml")
+    assert proc.returncode == 0, proc.stdout
+    assert ("WARNING: exception for SSH-05 (backup, owner ops@example.cn, ticket CHG-1) expired on 2020-01-31"
+            in " ".join(proc.stdout.split()))
