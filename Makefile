@@ -15,7 +15,7 @@ export ANSIBLE_CALLBACKS_ENABLED := ansible.posix.profile_tasks,ansible.posix.ti
 endif
 
 .PHONY: help setup lock lint unit syntax inventory-tests fast molecule lab-up lab-down lab-status \
-        lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo bench clean
+        lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo bench bench-lynis clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -87,6 +87,9 @@ test: fast molecule lab-test lab-tests ## everything, fastest first (what CI run
 
 demo: lab-up lab-converge ## set up, start the lab, converge site.yml, print a summary
 	@python scripts/demo_summary.py -i $(INVENTORY)
+
+bench-lynis: lab-converge ## Lynis: an untouched host beside a converged one
+	python bench/bench_lynis.py
 
 bench: lab-up ## benchmarks (prints tables; see bench/README.md)
 	python bench/bench_lab.py $(BENCH_ARGS)

@@ -445,10 +445,16 @@ def up(topo: Topology | None = None) -> int:
         progress(f"image {tag} is cached (recipe unchanged)")
     states = {h.name: container_state(h.container) for h in topo.hosts}
     if all(s and s["running"] and s["image"] == tag for s in states.values()) and KNOWN_HOSTS.exists():
-        for host in topo.hosts:
-            wait_for_ssh(host, topo, timeout=10)
-        progress(f"lab already up: {len(topo.hosts)} hosts running and reachable; nothing to do")
-        return 0
+        try:
+            for host in topo.hosts:
+                wait_for_ssh(host, topo, timeout=10)
+        except PmopsError as exc:
+            # Running, but not with this checkout's key or known_hosts (another clone made
+            # it, or .lab/ was removed): provision the accounts and host keys again.
+            progress(f"lab is running but not reachable with this checkout's key ({exc}); re-provisioning")
+        else:
+            progress(f"lab already up: {len(topo.hosts)} hosts running and reachable; nothing to do")
+            return 0
     stale = [h for h in topo.hosts if states[h.name] and states[h.name]["image"] != tag]
     check_ports([h for h in topo.hosts if states[h.name] is None or h in stale])
     ensure_network(topo)

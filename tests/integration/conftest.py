@@ -53,3 +53,15 @@ def ssh_command(hostvars: dict, user: str | None = None, *extra: str) -> list[st
     argv += list(extra)
     argv.append(f"{user or hostvars['ansible_user']}@{hostvars.get('ansible_host', hostvars['inventory_hostname'])}")
     return argv
+
+
+@pytest.fixture(scope="module")
+def hardening(hostvars) -> dict:
+    merged = role_defaults("hardening")
+    merged.update({k: v for k, v in hostvars.items() if k.startswith("hardening_")})
+    return merged
+
+
+@pytest.fixture(scope="module")
+def in_container(host) -> bool:
+    return host.run("systemd-detect-virt --container").stdout.strip() not in ("", "none")
