@@ -89,3 +89,30 @@ def test_unused_kernel_modules_are_refused(host, hardening):
 def test_sensitive_files(host, path, owner, group, mode):
     f = host.file(path)
     assert (f.user, f.group, f.mode) == (owner, group, mode)
+
+
+@pytest.mark.parametrize("package", ["apt-show-versions", "debsums", "needrestart", "sysstat", "unattended-upgrades"])
+def test_audit_and_patch_tools_are_installed(host, hardening, package):
+    if package != "unattended-upgrades" and package not in hardening["hardening_packages"]:
+        pytest.skip(f"{package} is not in hardening_packages here")
+    assert host.package(package).is_installed
+
+
+def test_insecure_clients_are_absent(host, hardening):
+    present = [p for p in hardening["hardening_packages_absent"] if host.package(p).is_installed]
+    assert present == []
+
+
+def test_needrestart_only_lists(host):
+    assert "$nrconf{restart} = 'l';" in host.file("/etc/needrestart/conf.d/60-pmops.conf").content_string
+
+
+def test_unattended_security_updates_run_in_the_window_without_reboot(host, hardening):
+    conf = host.file("/etc/apt/apt.conf.d/52pmops-unattended-upgrades").content_string
+    for origin in hardening["hardening_updates_origins"]:
+        assert f'"{origin}";' in conf
+    assert 'Automatic-Reboot "false"' in conf or hardening["hardening_updates_reboot"]
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in host.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
+    timer = host.check_output("systemctl show -p TimersCalendar apt-daily-upgrade.timer")
+    assert hardening["hardening_updates_window"].split()[0] in timer
+    assert host.service("apt-daily-upgrade.timer").is_enabled
