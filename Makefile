@@ -13,9 +13,14 @@ INVENTORY ?= inventory/lab
 ifdef TIMING
 export ANSIBLE_CALLBACKS_ENABLED := ansible.posix.profile_tasks,ansible.posix.timer
 endif
+# MITOGEN=1: run playbooks with Mitogen's strategy (opt-in; see README "Speed").
+ifdef MITOGEN
+export ANSIBLE_STRATEGY_PLUGINS := $(shell .venv/bin/python -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))' 2>/dev/null)/plugins/strategy
+export ANSIBLE_STRATEGY := mitogen_linear
+endif
 
 .PHONY: help setup lock lint unit syntax inventory-tests fast molecule lab-up lab-down lab-status \
-        lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo bench bench-lynis clean
+        lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo bench bench-lynis bench-hardening clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -90,6 +95,9 @@ demo: lab-up lab-converge ## set up, start the lab, converge site.yml, print a s
 
 bench-lynis: lab-converge ## Lynis: an untouched host beside a converged one
 	python bench/bench_lynis.py
+
+bench-hardening: lab-up ## hardening roles on one host: first converge and re-run
+	python bench/bench_hardening.py
 
 bench: lab-up ## benchmarks (prints tables; see bench/README.md)
 	python bench/bench_lab.py $(BENCH_ARGS)

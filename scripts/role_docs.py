@@ -54,6 +54,9 @@ def render(role: Path) -> str:
         lines.append(f"| `{name}` | {kind} | {default} | {_text(opt.get('description'))} |")
     lines += ["", "Every input is checked before anything changes: by `playbooks/validate.yml` "
               "(the first play of every playbook) and again when the role starts.", ""]
+    notes = role / "NOTES.md"
+    if notes.exists():  # hand-written explanations, kept beside the generated part
+        lines += [notes.read_text().rstrip(), ""]
     return "\n".join(lines)
 
 
