@@ -23,11 +23,16 @@ def hostvars(host) -> dict:
     return host.ansible.get_variables()
 
 
+def role_inputs(role: str, hostvars: dict) -> dict:
+    """The role's defaults overlaid with what the inventory sets for this host."""
+    merged = role_defaults(role)
+    merged.update({k: v for k, v in hostvars.items() if k.startswith(f"{role}_")})
+    return merged
+
+
 @pytest.fixture(scope="module")
 def baseline(hostvars) -> dict:
-    merged = role_defaults("baseline")
-    merged.update({k: v for k, v in hostvars.items() if k.startswith("baseline_")})
-    return merged
+    return role_inputs("baseline", hostvars)
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +43,7 @@ def over_ssh(hostvars) -> bool:
 
 @pytest.fixture(scope="module")
 def ssh_role(hostvars) -> dict:
-    merged = role_defaults("ssh")
-    merged.update({k: v for k, v in hostvars.items() if k.startswith("ssh_")})
-    return merged
+    return role_inputs("ssh", hostvars)
 
 
 def ssh_command(hostvars: dict, user: str | None = None, *extra: str) -> list[str]:
@@ -57,9 +60,7 @@ def ssh_command(hostvars: dict, user: str | None = None, *extra: str) -> list[st
 
 @pytest.fixture(scope="module")
 def hardening(hostvars) -> dict:
-    merged = role_defaults("hardening")
-    merged.update({k: v for k, v in hostvars.items() if k.startswith("hardening_")})
-    return merged
+    return role_inputs("hardening", hostvars)
 
 
 @pytest.fixture(scope="module")
