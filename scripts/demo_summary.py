@@ -41,6 +41,8 @@ def main() -> int:
     print("  validate  the inventory and toolchain (refuses bad input before any change)")
     print("  baseline  hostname, /etc/hosts, time zone, locale, chrony, persistent journal,")
     print("            base packages, /etc/ansible/facts.d/asset.fact")
+    print("  hardening kernel parameters, login.defs, core dumps off, shell timeout, sudo log,")
+    print("            cron/at allow lists, banners, audit tools, unattended security updates")
     print("  ssh       modern algorithms only, no root or password login, AllowGroups, banner;")
     print("            proven by a canary login before sshd was reloaded")
     print()
