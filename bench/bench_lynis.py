@@ -34,17 +34,6 @@ def podman(*args: str, check: bool = True) -> str:
     return proc.stdout
 
 
-def wait_for_boot(container: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = subprocess.run(["podman", "exec", container, "systemctl", "is-system-running"],
-                               env=ENV, capture_output=True, text=True).stdout.strip()
-        if state in ("running", "degraded"):
-            return
-        time.sleep(0.5)
-    sys.exit(f"bench: {container} did not boot within {timeout:.0f} s")
-
-
 def lynis(container: str) -> dict:
     print(f"bench: lynis on {container}", file=sys.stderr, flush=True)
     podman("exec", container, "sh", "-c",
@@ -78,7 +67,7 @@ def main() -> int:
            "--label", f"{lab.LABEL}=1",
            "--systemd=always", "--no-hosts", "--cap-add", "NET_ADMIN", "--cap-add", "AUDIT_WRITE", tag, "/sbin/init")
     try:
-        wait_for_boot(UNTOUCHED)
+        lab.wait_for_systemd(UNTOUCHED)
         results = {"untouched": lynis(UNTOUCHED), args.host: lynis(host.container)}
     finally:
         podman("rm", "--force", UNTOUCHED, check=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -131,14 +132,10 @@ def podman_env() -> dict:
     return env
 
 
-def podman(*args: str, check: bool = True, capture: bool = True, input: bytes | None = None):
+def podman(*args: str, check: bool = True):
     if shutil.which("podman") is None:
         raise PmopsError("podman is not installed; run `make setup` (it installs podman, runc and debootstrap)")
-    proc = subprocess.run(
-        ["podman", *args], env=podman_env(), input=input,
-        stdout=subprocess.PIPE if capture else None,
-        stderr=subprocess.PIPE if capture else None,
-    )
+    proc = subprocess.run(["podman", *args], env=podman_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if check and proc.returncode != 0:
         err = (proc.stderr or b"").decode(errors="replace").strip()
         raise PmopsError(f"podman {' '.join(args[:3])} failed: {err}")
@@ -355,19 +352,19 @@ cat /etc/ssh/ssh_host_ed25519_key.pub
 """
 
 
-def wait_for_systemd(host: Host, timeout: float = 90) -> None:
+def wait_for_systemd(container: str, timeout: float = 90) -> None:
+    state = ""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        proc = podman("exec", host.container, "systemctl", "is-system-running", check=False)
-        state = _out(proc)
+        state = _out(podman("exec", container, "systemctl", "is-system-running", check=False))
         if state in ("running", "degraded"):
             return
         time.sleep(0.5)
-    raise PmopsError(f"{host.name}: systemd did not finish booting within {timeout:.0f} s (state {state!r})")
+    raise PmopsError(f"{container}: systemd did not finish booting within {timeout:.0f} s (state {state!r})")
 
 
 def provision(host: Host, topo: Topology) -> str:
-    wait_for_systemd(host)
+    wait_for_systemd(host.container)
     pubkey = KEY_FILE.with_suffix(".pub").read_text().strip()
     proc = podman("exec", "-e", f"PMOPS_USER={topo.user}", "-e", f"PMOPS_KEY={pubkey}",
                   host.container, "/bin/sh", "-c", PROVISION)
@@ -423,7 +420,6 @@ def cached_fact_files(host: str) -> list[Path]:
 
 
 def cached_facts(host: str) -> dict:
-    import json
     for path in cached_fact_files(host):
         try:
             data = json.loads(path.read_text())
