@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from pmops import lab
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 HOST, ADDRESS = "web-01", "10.89.30.11"
 
 
 def fresh_ssh(*command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["ssh", "-i", ".lab/ssh/id_ed25519", "-o", "UserKnownHostsFile=.lab/ssh/known_hosts",
-         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ControlMaster=no",
-         "-o", "ControlPath=none", "-o", "ConnectTimeout=10", f"pmops@{ADDRESS}", *command],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    """pmops's own fresh login: host key checking on, no reused master connection."""
+    return subprocess.run(lab.ssh_base() + [f"pmops@{ADDRESS}", *command],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def sshd_config_sum() -> str:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from pmops import lab
+
 ROOT = Path(__file__).resolve().parents[2]
 PMOPS = str(Path(sys.executable).parent / "pmops")
 ENV = dict(os.environ, CONTAINERS_CONF=str(ROOT / "lab" / "containers.conf"))
@@ -35,13 +37,10 @@ def container_ids():
     return sorted(out.split("\n")) if out.strip() else []
 
 
-def fresh_ssh(ip):
-    """A new SSH login with host key checking and no reused master connection."""
-    return subprocess.run(
-        ["ssh", "-i", ".lab/ssh/id_ed25519", "-o", "UserKnownHostsFile=.lab/ssh/known_hosts",
-         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ControlMaster=no",
-         "-o", "ControlPath=none", f"pmops@{ip}", "sudo", "-n", "id", "-un"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30)
+def fresh_ssh(ip, user="pmops", *command):
+    """pmops's own fresh login: host key checking on, no reused master connection."""
+    return subprocess.run(lab.ssh_base() + [f"{user}@{ip}", *(command or ("sudo", "-n", "id", "-un"))],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
 
 
 def test_up_twice_is_harmless():
@@ -58,11 +57,7 @@ def test_up_twice_is_harmless():
 
 
 def test_root_cannot_log_in_with_the_lab_key():
-    proc = subprocess.run(
-        ["ssh", "-i", ".lab/ssh/id_ed25519", "-o", "UserKnownHostsFile=.lab/ssh/known_hosts",
-         "-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none", "root@10.89.30.11", "true"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30)
-    assert proc.returncode != 0
+    assert fresh_ssh("10.89.30.11", "root", "true").returncode != 0
 
 
 def test_stopped_hosts_are_started_again():
