@@ -13,10 +13,9 @@ INVENTORY ?= inventory/lab
 ifdef TIMING
 export ANSIBLE_CALLBACKS_ENABLED := ansible.posix.profile_tasks,ansible.posix.timer
 endif
-# MITOGEN=1: run playbooks with Mitogen's strategy (opt-in; see README "Speed").
-ifdef MITOGEN
-export ANSIBLE_STRATEGY_PLUGINS := $(shell .venv/bin/python -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))' 2>/dev/null)/plugins/strategy
-export ANSIBLE_STRATEGY := mitogen_linear
+# Playbooks run with Mitogen's strategy (ansible.cfg); MITOGEN=0 runs the stock one (README "Speed").
+ifeq ($(MITOGEN),0)
+export ANSIBLE_STRATEGY := linear
 endif
 
 .PHONY: help setup lock lint unit syntax inventory-tests fast molecule lab-up lab-down lab-status \

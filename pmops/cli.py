@@ -42,12 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="SSH to a lab host with the lab's key and known_hosts (host key checking on).")
     ssh.add_argument("host", help="lab host name, e.g. web-01")
     ssh.add_argument("remote_command", nargs=argparse.REMAINDER, help="optional command to run")
+    audit = commands.add_parser(
+        "audit", help="audit-only run: every control on every host, changing nothing",
+        description="Run site.yml in check mode with /etc fingerprinted before and after, and report "
+                    "per host and control: pass, fail (with the diff), error, waived, not applicable, "
+                    "not checked or unreachable. Exit status 1 when any host is not compliant.")
+    audit.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+    audit.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
+    audit.add_argument("--json", dest="json_out", help="write the report here (default: .cache/audit/<time>.json)")
+    audit.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "audit":
+            from pmops import audit
+            return audit.run(args.inventory, args.limit, args.json_out, args.verbose)
         if args.command == "lab":
             from pmops import lab
             if args.lab_command == "up":

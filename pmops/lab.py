@@ -35,6 +35,7 @@ STATE_DIR = ROOT / ".lab"
 SSH_DIR = STATE_DIR / "ssh"
 KEY_FILE = SSH_DIR / "id_ed25519"
 KNOWN_HOSTS = SSH_DIR / "known_hosts"
+PKI_DIR = STATE_DIR / "pki"
 BUILD_DIR = STATE_DIR / "build"
 FACT_CACHE = ROOT / ".cache" / "facts"
 RECIPE = ROOT / "lab" / "image" / "recipe.conf"
@@ -405,6 +406,43 @@ def ensure_keypair() -> None:
                         "-f", str(KEY_FILE)], check=True)
 
 
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def ensure_pki(topo: Topology) -> None:
+    """The lab's own small CA and one TLS certificate per host (made once, kept until down)."""
+    PKI_DIR.mkdir(parents=True, exist_ok=True)
+    os.chmod(PKI_DIR, 0o700)
+    ca_key, ca_crt = PKI_DIR / "ca.key", PKI_DIR / "ca.crt"
+    if not ca_key.exists() or not ca_crt.exists():
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", str(ca_key), "-out", str(ca_crt), "-days", "825",
+                 "-subj", "/O=Power Marketing Ops lab/CN=pmops lab CA",
+                 "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        for old in PKI_DIR.glob("*.crt"):
+            if old != ca_crt:
+                old.unlink()
+    for host in topo.hosts:
+        key, crt = PKI_DIR / f"{host.name}.key", PKI_DIR / f"{host.name}.crt"
+        if key.exists() and crt.exists():
+            continue
+        csr = PKI_DIR / f"{host.name}.csr"
+        ext = PKI_DIR / f"{host.name}.ext"
+        ext.write_text(f"subjectAltName=DNS:{host.name},IP:{host.ip}\n"
+                       "extendedKeyUsage=serverAuth,clientAuth\n"
+                       "keyUsage=critical,digitalSignature,keyEncipherment\n")
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", str(key), "-out", str(csr), "-subj", f"/O=Power Marketing Ops lab/CN={host.name}")
+        _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+                 "-CAcreateserial", "-out", str(crt), "-days", "397", "-extfile", str(ext))
+        csr.unlink()
+        ext.unlink()
+    for path in PKI_DIR.iterdir():
+        os.chmod(path, 0o600)
+
+
 def clear_fact_cache(topo: Topology) -> None:
     # Facts of a host that was re-created must not be served from the cache.
     for host in topo.hosts:
@@ -449,12 +487,14 @@ def up(topo: Topology | None = None) -> int:
             # it, or .lab/ was removed): provision the accounts and host keys again.
             progress(f"lab is running but not reachable with this checkout's key ({exc}); re-provisioning")
         else:
+            ensure_pki(topo)
             progress(f"lab already up: {len(topo.hosts)} hosts running and reachable; nothing to do")
             return 0
     stale = [h for h in topo.hosts if states[h.name] and states[h.name]["image"] != tag]
     check_ports([h for h in topo.hosts if states[h.name] is None or h in stale])
     ensure_network(topo)
     ensure_keypair()
+    ensure_pki(topo)
     recreated = False
     for host in topo.hosts:
         state = states[host.name]
@@ -499,6 +539,9 @@ def down(topo: Topology | None = None, purge_image: bool = False) -> int:
     if SSH_DIR.exists():
         progress(f"removing the lab's SSH keys and known_hosts ({SSH_DIR.relative_to(ROOT)})")
         shutil.rmtree(SSH_DIR)
+    if PKI_DIR.exists():
+        progress(f"removing the lab's CA and certificates ({PKI_DIR.relative_to(ROOT)})")
+        shutil.rmtree(PKI_DIR)
     remove_build_dir()
     clear_fact_cache(topo)
     if purge_image:

@@ -1,0 +1,81 @@
+"""Audit-only runs (`pmops audit`) on a converged lab host: they report exactly the drifted
+controls, honour the exceptions register, and change nothing (/etc fingerprinted)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from pmops import lab
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+HOST, ADDRESS = "web-01", "10.89.30.11"
+ETC_SUM = "find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum"
+
+
+def fresh_ssh(command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(lab.ssh_base() + [f"pmops@{ADDRESS}", "sudo", "-n", "bash", "-c", repr(command)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def audit(tmp_path: Path, inventory: str = "inventory/lab") -> tuple[int, dict, str]:
+    out = tmp_path / "audit.json"
+    proc = subprocess.run([str(BIN / "pmops"), "audit", "-i", inventory, "--limit", HOST, "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    report = json.loads(out.read_text())["hosts"][HOST] if out.exists() else {}
+    return proc.returncode, report, proc.stdout + proc.stderr
+
+
+def failing(report: dict) -> set[str]:
+    return {cid for cid, r in report["controls"].items() if r["status"] in ("fail", "error", "unreachable")}
+
+
+def converge() -> None:
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventory/lab", "playbooks/site.yml",
+                           "--limit", HOST], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_three_deviations_are_reported_exactly_and_nothing_changes(tmp_path):
+    code, report, out = audit(tmp_path)
+    assert code == 0 and failing(report) == set(), out
+    drift = fresh_ssh("sed -i 's/^PermitRootLogin no/PermitRootLogin yes/' /etc/ssh/sshd_config"
+                      " && chmod 0644 /etc/shadow && rm /etc/sudoers.d/10-pmops-defaults")
+    assert drift.returncode == 0, drift.stderr
+    try:
+        before = fresh_ssh(ETC_SUM).stdout
+        code, report, out = audit(tmp_path)
+        assert code == 1, out
+        assert failing(report) == {"SSH-01", "HARD-05", "HARD-09"}, out
+        assert report["etc_unchanged"], out
+        assert fresh_ssh(ETC_SUM).stdout == before
+        assert "permitrootlogin: effective yes, wanted no" in " ".join(report["controls"]["SSH-01"]["evidence"])
+    finally:
+        converge()
+    code, report, out = audit(tmp_path)
+    assert code == 0 and failing(report) == set(), out
+
+
+def test_a_waived_control_is_waived_and_an_expired_exception_fails(tmp_path):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(ROOT / "inventory" / "lab", inventory)
+    register = [
+        {"control": "HARD-07", "hosts": [HOST], "reason": "Vendor banner during the pilot", "owner": "ops@example.cn",
+         "ticket": "CHG-1", "expires": "2099-12-31"},
+        {"control": "HARD-06", "groups": ["web"], "reason": "Old cron exception", "owner": "ops@example.cn",
+         "ticket": "CHG-2", "expires": "2020-01-31"},
+    ]
+    (inventory / "group_vars" / "all" / "exceptions.yml").write_text(yaml.safe_dump({"pmops_exceptions": register}))
+    code, report, out = audit(tmp_path, str(inventory))
+    assert code == 1, out
+    assert report["controls"]["HARD-07"]["status"] == "waived"
+    assert "2099-12-31" in report["controls"]["HARD-07"]["evidence"][0]
+    assert report["controls"]["HARD-06"]["status"] == "fail"
+    assert "exception expired on 2020-01-31" in report["controls"]["HARD-06"]["evidence"][0]
+    assert failing(report) == {"HARD-06"}, out
