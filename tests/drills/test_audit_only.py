@@ -79,3 +79,26 @@ def test_a_waived_control_is_waived_and_an_expired_exception_fails(tmp_path):
     assert report["controls"]["HARD-06"]["status"] == "fail"
     assert "exception expired on 2020-01-31" in report["controls"]["HARD-06"]["evidence"][0]
     assert failing(report) == {"HARD-06"}, out
+
+
+def test_a_waived_control_is_not_remediated(tmp_path):
+    """SSH-05 waived for web-01: AllowGroups is left out of sshd_config, the audit says waived,
+    and once the exception is gone the next converge puts it back."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(ROOT / "inventory" / "lab", inventory)
+    register = [{"control": "SSH-05", "hosts": [HOST], "reason": "Vendor support login during the migration",
+                 "owner": "ops@example.cn", "ticket": "CHG-3", "expires": "2099-12-31"}]
+    (inventory / "group_vars" / "all" / "exceptions.yml").write_text(yaml.safe_dump({"pmops_exceptions": register}))
+    play = [str(BIN / "ansible-playbook"), "playbooks/site.yml", "--limit", HOST, "--tags", "ssh"]
+    try:
+        proc = subprocess.run(play + ["-i", str(inventory)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert "waived by the exceptions register, left at sshd's defaults: SSH-05" in proc.stdout
+        effective = fresh_ssh("sshd -T -C user=pmops,host=localhost,addr=127.0.0.1").stdout
+        assert "allowgroups" not in effective and "permitrootlogin no" in effective
+        code, report, out = audit(tmp_path, str(inventory))
+        assert code == 0 and report["controls"]["SSH-05"]["status"] == "waived", out
+    finally:
+        proc = subprocess.run(play + ["-i", "inventory/lab"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "allowgroups pmops" in fresh_ssh("sshd -T -C user=pmops,host=localhost,addr=127.0.0.1").stdout

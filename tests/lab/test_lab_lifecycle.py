@@ -110,6 +110,7 @@ def test_down_removes_every_container_network_and_key():
     assert container_ids() == []
     assert podman("network", "exists", "pmops-lab").returncode != 0
     assert not (ROOT / ".lab" / "ssh").exists()
+    assert not (ROOT / ".lab" / "pki").exists(), "the lab CA and host keys must go with the lab"
     # The cached image stays, so the next `up` is quick.
     tag = pmops("lab", "image").stdout.strip()
     assert podman("image", "exists", tag).returncode == 0

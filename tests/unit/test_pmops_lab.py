@@ -2,6 +2,7 @@
 
 import shutil
 import socket
+import subprocess
 import textwrap
 
 import pytest
@@ -99,7 +100,7 @@ def test_missing_podman_is_a_clear_error(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("argv", [[], ["lab"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
-                                  ["lab", "ssh"], ["lab", "image"]])
+                                  ["lab", "ssh"], ["lab", "image"], ["audit"]])
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(argv + ["--help"])
@@ -122,3 +123,27 @@ def test_cached_facts_reads_ansible_219_jsonfile_cache(tmp_path, monkeypatch):
     assert lab.cached_facts("web-01") == {}
     lab.clear_fact_cache(lab.Topology("n", "10.0.0.0/24", "10.0.0.1", "pmops", [lab.Host("db-01", "10.0.0.2")]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s1_db-011"]
+
+
+def test_lab_pki_makes_a_ca_and_one_certificate_per_host_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(lab, "PKI_DIR", tmp_path / "pki")
+    topo = lab.load_topology()
+    lab.ensure_pki(topo)
+    pki = tmp_path / "pki"
+    for host in topo.hosts:
+        crt = pki / f"{host.name}.crt"
+        verify = subprocess.run(["openssl", "verify", "-CAfile", str(pki / "ca.crt"), str(crt)],
+                                capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stderr
+        san = subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", "-ext", "subjectAltName"],
+                             capture_output=True, text=True).stdout
+        assert f"DNS:{host.name}" in san and f"IP Address:{host.ip}" in san
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in pki.iterdir())
+    before = {p.name: p.read_bytes() for p in pki.iterdir()}
+    lab.ensure_pki(topo)
+    assert {p.name: p.read_bytes() for p in pki.iterdir()} == before
+
+
+def test_audit_of_a_missing_inventory_is_a_clear_error(capsys):
+    assert cli.main(["audit", "-i", "inventory/nowhere"]) == 2
+    assert "inventory inventory/nowhere does not exist" in capsys.readouterr().err
