@@ -18,7 +18,7 @@ ifeq ($(MITOGEN),0)
 export ANSIBLE_STRATEGY := linear
 endif
 
-.PHONY: help setup lock lint unit syntax inventory-tests fast molecule lab-up lab-down lab-status \
+.PHONY: help setup lock lint unit syntax lab-secrets inventory-tests fast molecule lab-up lab-down lab-status \
         lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo bench bench-lynis bench-hardening clean
 
 help: ## list the targets
@@ -43,7 +43,10 @@ unit: setup ## unit tests of pmops, filters and modules
 syntax: setup ## syntax check of every playbook
 	for pb in playbooks/*.yml; do ansible-playbook -i $(INVENTORY) --syntax-check "$$pb" >/dev/null; echo "syntax ok: $$pb"; done
 
-inventory-tests: setup ## bad inventories are refused before any change
+lab-secrets: setup ## make the lab's keys and certificates under .lab/ (no containers)
+	pmops lab secrets
+
+inventory-tests: setup lab-secrets ## bad inventories are refused before any change
 	pytest tests/inventory
 
 fast: lint unit syntax inventory-tests ## every check that needs no host

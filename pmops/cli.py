@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "network and hosts, create the automation account and pre-seed known_hosts. "
                     "Safe to run again: it repairs stopped hosts and stale leftovers.")
     lab_cmds.add_parser(
+        "secrets", help="make the lab's keys and certificates (no containers)",
+        description="Make what the lab inventory reads from .lab/ (the automation account's key, the lab CA "
+                    "and host certificates, the sample people's SSH keys) without starting any host. "
+                    "`up` does it too; nothing is made twice.")
+    lab_cmds.add_parser(
         "image", help="build the base image if its recipe changed, and print its tag",
         description="Build (or reuse) the lab's Debian 12 base image and tag it "
                     "localhost/pmops-lab-base:latest for molecule.")
@@ -64,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             from pmops import lab
             if args.lab_command == "up":
                 return lab.up()
+            if args.lab_command == "secrets":
+                lab.ensure_secrets(lab.load_topology())
+                return 0
             if args.lab_command == "image":
                 tag, built = lab.ensure_image()
                 print(tag)

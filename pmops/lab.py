@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -36,6 +37,8 @@ SSH_DIR = STATE_DIR / "ssh"
 KEY_FILE = SSH_DIR / "id_ed25519"
 KNOWN_HOSTS = SSH_DIR / "known_hosts"
 PKI_DIR = STATE_DIR / "pki"
+PEOPLE_DIR = STATE_DIR / "people"
+ACCESS_FILE = ROOT / "inventory" / "lab" / "group_vars" / "all" / "access.yml"
 BUILD_DIR = STATE_DIR / "build"
 FACT_CACHE = ROOT / ".cache" / "facts"
 RECIPE = ROOT / "lab" / "image" / "recipe.conf"
@@ -443,6 +446,38 @@ def ensure_pki(topo: Topology) -> None:
         os.chmod(path, 0o600)
 
 
+def people_key_names(access_file: Path = ACCESS_FILE) -> list[str]:
+    """The sample people's key files the lab's access matrix reads (.lab/people/<name>.pub)."""
+    if not access_file.exists():
+        return []
+    return sorted(set(re.findall(r"\.lab/people/([A-Za-z0-9_.-]+)\.pub", access_file.read_text())))
+
+
+def ensure_people_keys(access_file: Path = ACCESS_FILE) -> None:
+    """One key pair per key file named in the lab's access matrix (made once, kept until down)."""
+    names = people_key_names(access_file)
+    if not names:
+        return
+    PEOPLE_DIR.mkdir(parents=True, exist_ok=True)
+    os.chmod(PEOPLE_DIR, 0o700)
+    for name in names:
+        key = PEOPLE_DIR / name
+        if key.exists() and key.with_suffix(key.suffix + ".pub").exists():
+            continue
+        for path in (key, PEOPLE_DIR / f"{name}.pub"):
+            path.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@pmops-lab", "-f", str(key)],
+                       check=True)
+
+
+def ensure_secrets(topo: Topology) -> None:
+    """Everything secret the lab needs, made here and never committed: the automation
+    account's key, the CA and host certificates, the sample people's keys."""
+    ensure_keypair()
+    ensure_pki(topo)
+    ensure_people_keys()
+
+
 def clear_fact_cache(topo: Topology) -> None:
     # Facts of a host that was re-created must not be served from the cache.
     for host in topo.hosts:
@@ -487,14 +522,13 @@ def up(topo: Topology | None = None) -> int:
             # it, or .lab/ was removed): provision the accounts and host keys again.
             progress(f"lab is running but not reachable with this checkout's key ({exc}); re-provisioning")
         else:
-            ensure_pki(topo)
+            ensure_secrets(topo)
             progress(f"lab already up: {len(topo.hosts)} hosts running and reachable; nothing to do")
             return 0
     stale = [h for h in topo.hosts if states[h.name] and states[h.name]["image"] != tag]
     check_ports([h for h in topo.hosts if states[h.name] is None or h in stale])
     ensure_network(topo)
-    ensure_keypair()
-    ensure_pki(topo)
+    ensure_secrets(topo)
     recreated = False
     for host in topo.hosts:
         state = states[host.name]
@@ -539,9 +573,10 @@ def down(topo: Topology | None = None, purge_image: bool = False) -> int:
     if SSH_DIR.exists():
         progress(f"removing the lab's SSH keys and known_hosts ({SSH_DIR.relative_to(ROOT)})")
         shutil.rmtree(SSH_DIR)
-    if PKI_DIR.exists():
-        progress(f"removing the lab's CA and certificates ({PKI_DIR.relative_to(ROOT)})")
-        shutil.rmtree(PKI_DIR)
+    for secret_dir, what in ((PKI_DIR, "CA and certificates"), (PEOPLE_DIR, "sample people's keys")):
+        if secret_dir.exists():
+            progress(f"removing the lab's {what} ({secret_dir.relative_to(ROOT)})")
+            shutil.rmtree(secret_dir)
     remove_build_dir()
     clear_fact_cache(topo)
     if purge_image:

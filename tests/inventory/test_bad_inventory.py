@@ -90,6 +90,19 @@ def exception_for_unknown_control(inv):
         {"control": "SSH-99", "hosts": ["web-01"], "reason": "r", "owner": "o", "expires": "2027-03-31"}]))
 
 
+def access_unknown_duty(inv):
+    edit(inv / "group_vars/all/access.yml", lambda d: d["access_people"][1].update(duties=["app_deployr"]))
+
+
+def access_names_the_automation_account(inv):
+    edit(inv / "group_vars/all/access.yml", lambda d: d["access_people"].append(
+        dict(d["access_people"][0], login="pmops", uid=2999)))
+
+
+def access_duplicate_uid(inv):
+    edit(inv / "group_vars/all/access.yml", lambda d: d["access_people"][2].update(uid=2001))
+
+
 CASES = [
     (host_in_two_tiers, r"web-01: groups: host is in 2 tiers \(web, db\)"),
     (invalid_timezone, r"baseline_timezone: 'Asia/Beijing' is not an IANA time zone"),
@@ -101,6 +114,9 @@ CASES = [
     (wrong_choice, r"baseline_journald_storage.*(must be one of|choices)"),
     (exception_without_owner, r"pmops_exceptions\[1\] \(SSH-05\): owner: is required"),
     (exception_for_unknown_control, r"control: 'SSH-99' is not in controls/catalogue.yml"),
+    (access_unknown_duty, r"access_people\[1\] \(zhang.min\).duties: unknown duty app_deployr"),
+    (access_names_the_automation_account, r"the automation account pmops cannot be managed by the access matrix"),
+    (access_duplicate_uid, r"access_people\[2\] \(wang.fang\).uid: 2001 is already the uid of li.wei"),
     (duplicate_address, r"app-01: ansible_host: address 10.89.30.21 is also app-02's|app-02.*10.89.30.21"),
 ]
 

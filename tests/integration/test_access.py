@@ -1,0 +1,136 @@
+"""Access matrix on the hosts: who logs in where with which keys, and what sudo allows.
+
+People and duties come from the inventory's access.yml (the one given to pytest with
+--ansible-inventory). A person's private keys exist only for the lab (.lab/people); on real
+servers the login half of a test is skipped and the accounts are checked instead.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ssh_command
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGIN_GROUP = "pmops-people"
+KEEP = {"README", "00-pmops-automation", "10-pmops-defaults"}
+
+
+def matrix(config) -> dict:
+    inventory = Path(config.getoption("ansible_inventory") or "inventory/lab")
+    path = (ROOT / inventory if not inventory.is_absolute() else inventory) / "group_vars" / "all" / "access.yml"
+    return yaml.safe_load(path.read_text()) if path.exists() else {}
+
+
+def pytest_generate_tests(metafunc):
+    if "person" in metafunc.fixturenames:
+        people = matrix(metafunc.config).get("access_people", [])
+        metafunc.parametrize("person", people, ids=[p["login"] for p in people])
+
+
+@pytest.fixture(scope="module")
+def duties(request) -> dict:
+    return matrix(request.config).get("access_duties", {})
+
+
+def key_files(person: dict) -> list[Path]:
+    """The lab's private key files of a person (one per key), when they exist."""
+    names = [m.group(1) for k in person.get("keys", []) for m in [re.search(r"\.lab/people/([^']+)\.pub", k)] if m]
+    return [ROOT / ".lab" / "people" / n for n in names if (ROOT / ".lab" / "people" / n).exists()]
+
+
+def public_keys(person: dict) -> list[str]:
+    out = []
+    for key in person.get("keys", []):
+        match = re.search(r"\.lab/people/([^']+)\.pub", key)
+        out.append((ROOT / ".lab" / "people" / f"{match.group(1)}.pub").read_text().strip() if match else key)
+    return out
+
+
+def reach(person: dict, duties: dict, hostvars: dict) -> list[str]:
+    here = {hostvars["inventory_hostname"], *hostvars.get("group_names", [])}
+    if person.get("state", "present") != "present":
+        return []
+    return [d for d in person.get("duties", []) if here & set(duties[d]["hosts"])]
+
+
+def login_as(hostvars: dict, person: dict, key: Path, *command: str) -> subprocess.CompletedProcess:
+    argv = ssh_command({**hostvars, "ansible_ssh_private_key_file": str(key)}, person["login"],
+                       "-o", "IdentitiesOnly=yes") + list(command)
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+
+def test_people_log_in_exactly_where_their_duties_reach(host, hostvars, person, duties):
+    allowed = bool(reach(person, duties, hostvars))
+    account = host.user(person["login"])
+    if allowed:
+        assert account.exists and account.uid == person["uid"]
+        assert LOGIN_GROUP in account.groups
+    files = key_files(person)
+    if not files:
+        pytest.skip("no private key of this person on the control node (real servers): accounts checked only")
+    for key in files:
+        proc = login_as(hostvars, person, key, "id", "-un")
+        if allowed:
+            assert proc.returncode == 0 and proc.stdout.strip() == person["login"], (key.name, proc.stderr)
+        else:
+            assert proc.returncode == 255, f"{person['login']} logged in with {key.name} but has no duty here"
+
+
+def test_each_key_of_a_person_logs_in(host, hostvars, person, duties):
+    """authorized_keys holds every key of the person, and nothing else."""
+    if not reach(person, duties, hostvars):
+        pytest.skip("no duty of this person reaches the host")
+    path = f"/home/{person['login']}/.ssh/authorized_keys"
+    lines = [line for line in host.file(path).content_string.splitlines() if line.strip() and not line.startswith("#")]
+    blobs = sorted(line.split()[1] for line in lines)
+    assert blobs == sorted(k.split()[1] for k in public_keys(person))
+
+
+def test_sudo_allows_exactly_the_duty_commands(host, hostvars, person, duties):
+    mine = reach(person, duties, hostvars)
+    files = key_files(person)
+    if not mine or not files:
+        pytest.skip("no duty here, or no private key on the control node")
+    sudo_all = any(duties[d].get("sudo") == "all" for d in mine)
+    for duty in mine:
+        sudo = duties[duty].get("sudo", "none")
+        for rule in sudo if isinstance(sudo, list) else []:
+            command = rule["command"] if isinstance(rule, dict) else rule
+            runas = rule.get("runas", "root") if isinstance(rule, dict) else "root"
+            if host.run(f"getent passwd {runas}").rc != 0:
+                continue  # the service account comes with its role (postgres with the db tier's role)
+            proc = login_as(hostvars, person, files[0], "sudo", "-n", "-u", runas, "-l", *command.split())
+            assert proc.returncode == 0, f"{person['login']} may not run {command} as {runas}: {proc.stderr}"
+    probe = login_as(hostvars, person, files[0], "sudo", "-n", "-l", "/bin/sh")
+    assert (probe.returncode == 0) == sudo_all, f"{person['login']}: a shell as root must be {'allowed' if sudo_all else 'refused'}"
+
+
+def test_no_unmanaged_sudoers_files(host, hostvars, duties):
+    here = {hostvars["inventory_hostname"], *hostvars.get("group_names", [])}
+    planned = {f"60-pmops-duty-{name}" for name, d in duties.items()
+               if here & set(d["hosts"]) and d.get("sudo", "none") != "none"}
+    present = set(host.check_output("ls -1 /etc/sudoers.d").split())
+    assert present - KEEP == planned
+    assert host.run("visudo -c").rc == 0
+
+
+def test_revoked_people_are_locked(host, hostvars, duties, request):
+    """Every member of the people group is someone the matrix lets onto this host; any other
+    account in the people uid range is expired, without keys and without the group."""
+    people = matrix(request.config).get("access_people", [])
+    allowed = {p["login"] for p in people if reach(p, duties, hostvars)}
+    group = host.run(f"getent group {LOGIN_GROUP}").stdout.strip()
+    members = set(filter(None, group.split(":")[-1].split(","))) if group else set()
+    assert members <= allowed
+    for line in host.check_output("getent passwd").splitlines():
+        login, _, uid = line.split(":")[:3]
+        if 1000 <= int(uid) < 60000 and login not in allowed and login != hostvars.get("ansible_user"):
+            expire = host.check_output(f"getent shadow {login}").split(":")[7]
+            assert expire not in ("", None) and int(expire) <= 1, f"{login} is not locked"
+            assert not host.file(f"/home/{login}/.ssh/authorized_keys").exists

@@ -1,0 +1,101 @@
+"""The tier firewall, tested with real connections: from each host to every other host's
+service ports, allowed pairs connect and denied pairs do not.
+
+A short-lived listener (python3, for 120 s) answers on every policy port that nothing else
+listens on, on every host, so each attempt reaches a socket unless the firewall drops it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from filter_plugins.pmops_firewall import covers, pmops_firewall_rules, pmops_firewall_sources  # noqa: E402
+
+LISTEN = r"""
+import socket, sys, threading, time
+def serve(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try: s.bind(("0.0.0.0", port))
+    except OSError: return
+    s.listen(64)
+    while True:
+        c, _ = s.accept(); c.close()
+for p in map(int, sys.argv[1:]): threading.Thread(target=serve, args=(p,), daemon=True).start()
+time.sleep(120)
+"""
+
+PROBE = r"""
+import json, socket, sys, concurrent.futures as f
+pairs = json.loads(sys.argv[1])
+def attempt(pair):
+    try:
+        socket.create_connection((pair[0], pair[1]), timeout=2).close(); return True
+    except OSError:
+        return False
+with f.ThreadPoolExecutor(64) as pool: print(json.dumps(list(pool.map(attempt, pairs))))
+"""
+
+
+def load(config) -> tuple[dict, list]:
+    inventory = Path(config.getoption("ansible_inventory") or "inventory/lab")
+    inventory = inventory if inventory.is_absolute() else ROOT / inventory
+    data = yaml.safe_load((inventory / "group_vars" / "all" / "firewall.yml").read_text())
+    return data, data.get("firewall_ssh_from", [])
+
+
+@pytest.fixture(scope="module")
+def lab(request) -> dict:
+    """Every host of the run: its address, groups and testinfra handle; listeners started."""
+    inventory = request.config.getoption("ansible_inventory")
+    names = AnsibleRunner(inventory).get_hosts("pmops")
+    hosts = {}
+    for name in names:
+        handle = testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory, sudo=True)
+        variables = handle.ansible.get_variables()
+        hosts[name] = {"host": handle, "address": variables.get("pmops_address") or variables["ansible_host"],
+                       "groups": variables.get("group_names", [])}
+    policy, _ = load(request.config)
+    ports = sorted({int(str(r["port"]).split("-")[0]) for rules in policy["firewall_policy"].values() for r in rules})
+    for entry in hosts.values():
+        entry["host"].run("systemctl stop pmops-netprobe 2>/dev/null; systemd-run --unit pmops-netprobe "
+                          f"python3 -c '{LISTEN}' {' '.join(map(str, ports))}")
+    yield {"hosts": hosts, "ports": ports + [22]}
+    for entry in hosts.values():
+        entry["host"].run("systemctl stop pmops-netprobe")
+
+
+def test_the_network_matrix_holds(host, hostvars, lab, request):
+    policy, ssh_from = load(request.config)
+    hosts = lab["hosts"]
+    groups = {}
+    for name, entry in hosts.items():
+        groups.setdefault(name, []).append(entry["address"])
+        for group in entry["groups"]:
+            groups.setdefault(group, []).append(entry["address"])
+    source = hostvars.get("pmops_address") or hostvars["ansible_host"]
+    pairs, wanted = [], []
+    for name, entry in sorted(hosts.items()):
+        if entry["address"] == source:
+            continue
+        rules = pmops_firewall_rules(policy["firewall_policy"], entry["groups"], groups)
+        for port in lab["ports"]:
+            if port == 22:
+                allowed = covers(source, pmops_firewall_sources(ssh_from, groups))
+            else:
+                allowed = any(int(str(r["port"]).split("-")[0]) == port and covers(source, r["sources"]) for r in rules)
+            pairs.append([entry["address"], port])
+            wanted.append((name, port, allowed))
+    got = json.loads(host.check_output(f"python3 -c '{PROBE}' '{json.dumps(pairs)}'"))
+    wrong = [f"{hostvars['inventory_hostname']} -> {name}:{port} {'should connect' if allowed else 'should be refused'}"
+             for (name, port, allowed), ok in zip(wanted, got) if ok != allowed]
+    assert wrong == []
+    assert sum(ok for ok in got) > 0, "nothing connected at all"
