@@ -105,8 +105,15 @@ def _kind(value) -> str:
 def check_specs(hvars: Mapping, role_specs: Mapping[str, Mapping]) -> list[tuple[str, str]]:
     """Types and choices of the role inputs this host sets, from the roles' argument specs."""
     errors = []
+    # A value still equal to the role's documented default needs no check, and templating
+    # every role default of every host is what makes this slow (HostVarsVars keeps raw values).
+    raw = getattr(hvars, "_vars", None)
+
+    def is_default(name, option) -> bool:
+        return raw is not None and name in raw and "default" in (option or {}) and raw[name] == option["default"]
+
     for role, options in role_specs.items():
-        given = {k: hvars[k] for k in options if k in hvars}
+        given = {k: hvars[k] for k in options if k in hvars and not is_default(k, options[k])}
         if not given:
             continue
         result = ArgumentSpecValidator(dict(options)).validate(given)
