@@ -32,3 +32,16 @@ def test_a_rule_set_that_would_drop_the_control_node_is_refused_before_it_loads(
     assert "does not hold the control node's address 10.89.30.1: the rule set would drop this very SSH connection" in out
     after = fresh_ssh("sudo", "-n", "nft", "list", "table", "inet", "pmops")
     assert after.returncode == 0 and after.stdout == before.stdout, "the running rules changed"
+
+
+def test_the_rules_survive_a_restart_of_the_host():
+    """nftables.service loads /etc/nftables.conf at boot: restart a lab host (its systemd
+    boots again) and the table is back, with SSH from the control node still allowed."""
+    before = fresh_ssh("sudo", "-n", "nft", "list", "table", "inet", "pmops")
+    assert before.returncode == 0, before.stderr
+    restart = subprocess.run(["podman", "restart", "--time", "5", f"pmops-{HOST}"], capture_output=True, text=True,
+                             env=dict(os.environ, CONTAINERS_CONF=str(lab.CONTAINERS_CONF)), timeout=120)
+    assert restart.returncode == 0, restart.stderr
+    lab.wait_for_ssh(lab.load_topology().host(HOST), lab.load_topology(), timeout=90)
+    after = fresh_ssh("sudo", "-n", "nft", "list", "table", "inet", "pmops")
+    assert after.returncode == 0 and after.stdout == before.stdout

@@ -134,3 +134,16 @@ def test_revoked_people_are_locked(host, hostvars, duties, request):
             expire = host.check_output(f"getent shadow {login}").split(":")[7]
             assert expire not in ("", None) and int(expire) <= 1, f"{login} is not locked"
             assert not host.file(f"/home/{login}/.ssh/authorized_keys").exists
+
+
+def test_auditors_read_the_logs_without_sudo(host, hostvars, person, duties):
+    """A duty with the adm and systemd-journal groups (the auditor) reads logs, and has no sudo."""
+    mine = reach(person, duties, hostvars)
+    extra = {g for d in mine for g in duties[d].get("groups", [])}
+    files = key_files(person)
+    if not {"adm", "systemd-journal"} <= extra or not files:
+        pytest.skip("no log-reading duty here, or no private key on the control node")
+    journal = login_as(hostvars, person, files[0], "journalctl", "--no-pager", "-q", "-n", "1", "_COMM=sshd")
+    assert journal.returncode == 0, journal.stderr
+    logs = login_as(hostvars, person, files[0], "test", "-r", "/var/log/auth.log")
+    assert logs.returncode == 0, "the adm group reads /var/log"
