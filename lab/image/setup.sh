@@ -12,7 +12,9 @@ mkdir -p /etc/systemd/system/ssh.service.d
 cat > /etc/systemd/system/ssh.service.d/10-pmops-lab-hostkeys.conf <<UNIT
 [Service]
 ExecStartPre=
-ExecStartPre=/usr/bin/ssh-keygen -A
+# Host keys are made at first boot only, as Debian's installer does on a server: a restart
+# must not bring back key types the ssh role removed.
+ExecStartPre=/bin/sh -c 'ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || exec /usr/bin/ssh-keygen -A'
 ExecStartPre=/usr/sbin/sshd -t
 UNIT
 : > /etc/machine-id
