@@ -536,7 +536,7 @@ def up(topo: Topology | None = None) -> int:
             if state["labels"].get(LABEL) != "1":
                 raise PmopsError(f"a container named {host.container} exists and was not made by pmops; remove it")
             progress(f"{host.name}: built from an older image, re-creating it")
-            podman("rm", "--force", host.container)
+            remove_containers([host.container])
             state = None
         if state is None:
             progress(f"{host.name}: creating ({host.ip})")
@@ -559,12 +559,32 @@ def up(topo: Topology | None = None) -> int:
     return 0
 
 
+def remove_containers(names: list[str], attempts: int = 3) -> None:
+    """Remove containers and make sure they are gone.
+
+    podman 4.3 sometimes leaves a container stopped but not removed when it removes several
+    at once (seen after a restarted host: "aardvark pid not found" while tearing down its
+    network), so whatever is still there is removed again one by one.
+    """
+    left = list(names)
+    err = ""
+    for _ in range(attempts):
+        if not left:
+            return
+        proc = podman("rm", "--force", "--time", "5", *left, check=False)
+        err = (proc.stderr or b"").decode(errors="replace").strip()
+        existing = set(_out(podman("ps", "--all", "--format", "{{.Names}}")).split())
+        left = [n for n in left if n in existing]
+    if left:
+        raise PmopsError(f"could not remove {' '.join(left)}: {err}")
+
+
 def down(topo: Topology | None = None, purge_image: bool = False) -> int:
     topo = topo or load_topology()
     ids = _out(podman("ps", "--all", "--filter", f"label={LABEL}=1", "--format", "{{.Names}}")).split()
     if ids:
         progress(f"removing {len(ids)} containers: {' '.join(sorted(ids))}")
-        podman("rm", "--force", "--time", "5", *ids)
+        remove_containers(ids)
     nets = [n for n in _out(podman("network", "ls", "--filter", f"label={LABEL}=1",
                                    "--format", "{{.Name}}")).split() if n]
     for net in nets:

@@ -32,9 +32,12 @@ def podman(*args):
     return subprocess.run(["podman", *args], env=ENV, capture_output=True, text=True)
 
 
-def container_ids():
-    out = podman("ps", "--all", "--filter", "label=pmops.lab=1", "--format", "{{.Names}} {{.ID}} {{.State}}").stdout
-    return sorted(out.split("\n")) if out.strip() else []
+def container_ids(*filters):
+    """Name and id of every lab container (podman's State column reads "Up 3 seconds ago",
+    which changes between two calls, so it is asked for with a filter instead)."""
+    args = [a for f in filters for a in ("--filter", f)]
+    out = podman("ps", "--all", "--filter", "label=pmops.lab=1", *args, "--format", "{{.Names}} {{.ID}}").stdout
+    return sorted(line for line in out.splitlines() if line.strip())
 
 
 def fresh_ssh(ip, user="pmops", *command):
@@ -53,6 +56,7 @@ def test_up_twice_is_harmless():
     assert second.returncode == 0, second.stderr
     assert "lab already up" in second.stderr
     assert container_ids() == before
+    assert container_ids("status=running") == before
     assert elapsed < 30
 
 
@@ -80,8 +84,8 @@ def test_status_reports_every_host():
 
 def test_recovers_from_an_interrupted_down_leaving_a_stale_network_and_keys():
     # An interrupted `down`: containers gone, network and keys left behind.
-    subprocess.run(["podman", "rm", "--force", "--time", "2",
-                    *[f"pmops-{h}" for h in HOSTS]], env=ENV, capture_output=True)
+    lab.remove_containers([f"pmops-{h}" for h in HOSTS])
+    assert container_ids() == []
     assert podman("network", "exists", "pmops-lab").returncode == 0
     proc = pmops("lab", "up")
     assert proc.returncode == 0, proc.stderr
