@@ -1,0 +1,61 @@
+"""The sample application's pure parts: the tiered tariff and its migrations' naming."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps" / "marketing-portal"))
+from portal import billing, db  # noqa: E402
+
+
+@pytest.mark.parametrize("kwh,total", [
+    (0, "0.00"),
+    (100, "48.83"),
+    (230, "112.31"),                       # the whole first tier
+    (231, "112.85"),                       # one kWh at the second price
+    (400, "203.82"),                       # 230*0.4883 + 170*0.5383
+    (500, "282.65"),                       # + 100*0.7883
+    ("123.456", "60.28"),
+])
+def test_tiered_bill(kwh, total):
+    assert billing.bill(kwh)["total"] == total
+
+
+def test_bill_lines_add_up():
+    result = billing.bill(500)
+    assert [line["kwh"] for line in result["tiers"]] == ["230", "170", "100"]
+    assert sum(Decimal(line["amount"]) for line in result["tiers"]) == Decimal(result["total"])
+
+
+@pytest.mark.parametrize("tiers,error", [
+    ((), "at least one tier"),
+    ((billing.Tier(None, Decimal(1)), billing.Tier(None, Decimal(1))), "not the last"),
+    ((billing.Tier(Decimal(10), Decimal(1)), billing.Tier(Decimal(5), Decimal(1)), billing.Tier(None, Decimal(1))),
+     "must end above"),
+    ((billing.Tier(Decimal(10), Decimal(-1)), billing.Tier(None, Decimal(1))), "negative"),
+    ((billing.Tier(Decimal(10), Decimal(1)),), "no upper bound"),
+])
+def test_bad_tariffs_are_refused(tiers, error):
+    with pytest.raises(ValueError, match=error):
+        billing.bill(1, tiers)
+
+
+def test_negative_consumption_is_refused():
+    with pytest.raises(ValueError, match="negative"):
+        billing.bill(-1)
+
+
+def test_migrations_are_numbered_without_gaps():
+    assert [n for n, _ in db.migration_files(99)] == [1, 2]
+    assert [n for n, _ in db.migration_files(1)] == [1]
+
+
+def test_dsn_quotes_and_search_path(monkeypatch):
+    monkeypatch.setenv("PORTAL_DB_PASSWORD", "it's")
+    monkeypatch.setenv("PORTAL_DB_HOST", "db-01")
+    out = db.dsn("billing")
+    assert "password='it\\'s'" in out and "options='-c search_path=billing'" in out and "host='db-01'" in out
