@@ -19,7 +19,7 @@ export ANSIBLE_STRATEGY := linear
 endif
 
 .PHONY: help setup lock lint unit syntax lab-secrets inventory-tests fast molecule lab-up lab-down lab-status \
-        lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo bench bench-lynis bench-hardening clean
+        artifacts lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load bench bench-lynis bench-hardening clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -49,6 +49,9 @@ lab-secrets: setup ## make the lab's keys and certificates under .lab/ (no conta
 inventory-tests: setup lab-secrets ## bad inventories are refused before any change
 	pytest tests/inventory
 
+artifacts: ## build the marketing portal's release artifacts (tarball + manifest with sha256 per release)
+	python3 apps/marketing-portal/build.py
+
 fast: lint unit syntax inventory-tests ## every check that needs no host
 
 # ---------------------------------------------------------------- tier 2: minutes
@@ -66,12 +69,12 @@ lab-down: setup ## remove the lab's containers, network and keys
 lab-status: setup ## show the lab
 	pmops lab status
 
-lab-check: setup ## on a freshly created lab, site.yml in check mode must not fail
+lab-check: setup artifacts ## on a freshly created lab, site.yml in check mode must not fail
 	pmops lab down
 	pmops lab up
 	ansible-playbook -i $(INVENTORY) playbooks/site.yml --check --diff
 
-lab-converge: lab-up ## converge site.yml on the lab
+lab-converge: lab-up artifacts ## converge site.yml on the lab
 	@mkdir -p .cache
 	ansible-playbook -i $(INVENTORY) playbooks/site.yml | tee .cache/last-converge.log
 
@@ -81,7 +84,7 @@ lab-idempotence: lab-up ## a second converge must report changed=0 on every host
 lab-verify: lab-up ## testinfra suites against the lab inventory
 	pytest tests/integration --hosts='ansible://pmops' --ansible-inventory=$(INVENTORY) --sudo -p no:cacheprovider
 
-lab-drills: lab-up ## failure drills on the converged lab (SSH lockout attempts)
+lab-drills: lab-up artifacts ## failure drills on the converged lab (lockouts, deploys under load, patching)
 	pytest tests/drills
 
 lab-tests: setup ## the lab's own behaviour: up twice, recovery from leftovers, down
@@ -94,6 +97,18 @@ test: fast molecule lab-test lab-tests ## everything, fastest first (what CI run
 
 demo: lab-up lab-converge ## set up, start the lab, converge site.yml, print a summary
 	@python scripts/demo_summary.py -i $(INVENTORY)
+
+deploy: lab-up artifacts ## rolling, health-gated deploy on the lab: make deploy VERSION=1.1.0
+	ansible-playbook -i $(INVENTORY) playbooks/deploy.yml -e app_version=$(VERSION)
+
+rollback: lab-up ## rolling rollback on the lab: make rollback [TO=1.0.0] (default: the previous release)
+	ansible-playbook -i $(INVENTORY) playbooks/rollback.yml -e rollback_to=$(or $(TO),previous)
+
+patch: lab-up ## rolling OS patching on the lab (reports under .cache/patch/)
+	ansible-playbook -i $(INVENTORY) playbooks/patch.yml
+
+load: setup ## steady load through web-01 for DURATION seconds (default 30), counting failed requests
+	pmops load --seconds $(or $(DURATION),30)
 
 bench-lynis: lab-converge ## Lynis: an untouched host beside a converged one
 	python bench/bench_lynis.py

@@ -16,8 +16,11 @@ description:
     same sha256 is left alone; one with a different sha256 is refused (a version is immutable).
   - C(state=active) switches C(current) with a single rename. O(version=previous) means the
     release activated before the current one.
-  - C(state=pruned) removes the earliest-installed releases beyond O(keep), never the current or
-    the previous one. C(state=list) changes nothing.
+  - C(state=failed) marks a release as having failed its health check (a deploy's automatic
+    rollback does): it is never chosen as C(previous) and is pruned first. Activating it again
+    clears the mark.
+  - C(state=pruned) removes releases beyond O(keep), failed ones first, then the earliest
+    installed, never the current or the previous one. C(state=list) changes nothing.
 version_added: "0.1.0"
 author: Power Marketing Ops
 options:
@@ -28,11 +31,11 @@ options:
   state:
     description: What to do.
     type: str
-    choices: [present, active, pruned, list]
+    choices: [present, active, failed, pruned, list]
     default: list
   version:
     description:
-      - The release. Required for C(present) and C(active); C(previous) is accepted by C(active).
+      - The release. Required for C(present), C(active) and C(failed); C(previous) is accepted by C(active).
     type: str
   src:
     description: The artifact (a tarball) on the managed host. Required for C(present).
@@ -72,6 +75,12 @@ EXAMPLES = r"""
     state: active
     version: previous
 
+- name: Never offer 1.2.0 as the release to go back to (it failed its health check)
+  pmops_app_release:
+    path: /opt/marketing-portal
+    state: failed
+    version: "1.2.0"
+
 - name: Keep three releases
   pmops_app_release:
     path: /opt/marketing-portal
@@ -93,7 +102,7 @@ switched_from:
   returned: when state is active
   type: str
 releases:
-  description: Releases on disk in installation order, each with version, sha256 and active.
+  description: Releases on disk in installation order, each with version, sha256, active and failed.
   returned: always
   type: list
   elements: dict
@@ -169,6 +178,15 @@ def run(module):
                 activate(root, version)
                 record_activation(state, version)
                 save_state(root, state)
+    elif state_name == "failed":
+        version = check_version(p["version"] or "")
+        if version not in {r["version"] for r in installed(root, state)}:
+            raise ReleaseError(f"release {version} is not installed in {root}/releases")
+        if version not in state["failed"]:
+            result["changed"] = True
+            if not module.check_mode:
+                state["failed"].append(version)
+                save_state(root, state)
     elif state_name == "pruned":
         doomed = to_prune(root, state, p["keep"])
         result["pruned"] = doomed
@@ -191,7 +209,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            state=dict(type="str", default="list", choices=["present", "active", "pruned", "list"]),
+            state=dict(type="str", default="list", choices=["present", "active", "failed", "pruned", "list"]),
             version=dict(type="str"),
             src=dict(type="path"),
             sha256=dict(type="str"),

@@ -52,6 +52,7 @@ def load_state(root: str) -> dict:
         state = {}
     state.setdefault("installed", [])
     state.setdefault("activations", [])
+    state.setdefault("failed", [])
     return state
 
 
@@ -86,20 +87,23 @@ def installed(root: str, state: dict) -> list[dict]:
 
 
 def previous(root: str, state: dict) -> str | None:
-    """The release activated before the current one that is still on disk."""
+    """The release activated before the current one that is still on disk and did not fail
+    its health check (a release a deploy rolled back from is never "previous")."""
     now = current(root)
     present = {r["version"] for r in installed(root, state)}
     for entry in reversed(state["activations"]):
-        if entry["version"] != now and entry["version"] in present:
+        if entry["version"] != now and entry["version"] in present and entry["version"] not in state["failed"]:
             return entry["version"]
     return None
 
 
 def to_prune(root: str, state: dict, keep: int) -> list[str]:
+    """Releases beyond `keep`, failed ones first, then the earliest installed."""
     if keep < 2:
         raise ReleaseError("keep must be at least 2 (the current release and one to roll back to)")
     protected = {current(root), previous(root, state)}
     versions = [r["version"] for r in installed(root, state)]
+    versions.sort(key=lambda v: v not in state["failed"])
     excess = len(versions) - keep
     doomed = []
     for version in versions:
@@ -165,6 +169,7 @@ def record_install(state: dict, version: str, sha256: str) -> None:
 
 
 def record_activation(state: dict, version: str) -> None:
+    state["failed"] = [v for v in state["failed"] if v != version]
     state["activations"].append({"version": version, "at": int(time.time())})
     state["activations"] = state["activations"][-50:]
 
@@ -174,5 +179,6 @@ def summary(root: str, state: dict) -> dict:
     return {
         "current": now,
         "previous": previous(root, state),
-        "releases": [dict(r, active=r["version"] == now) for r in installed(root, state)],
+        "releases": [dict(r, active=r["version"] == now, failed=r["version"] in state["failed"])
+                     for r in installed(root, state)],
     }

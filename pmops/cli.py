@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
     audit.add_argument("--json", dest="json_out", help="write the report here (default: .cache/audit/<time>.json)")
     audit.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
+    load = commands.add_parser(
+        "load", help="a bounded load on the portal through the web tier, counting failed requests",
+        description="Customers' visits (account, meter reading, bill, version) through the web tier for a "
+                    "number of seconds, each request on a new connection; prints requests sent, failed, and "
+                    "which release answered. Exit status 1 when any request failed.")
+    load.add_argument("--url", default="https://10.89.30.11", help="the web tier (default: the lab's web-01)")
+    load.add_argument("--ca", default=".lab/pki/ca.crt", help="CA that signed its certificate (default: the lab's)")
+    load.add_argument("--seconds", type=float, default=30, help="how long (default 30)")
+    load.add_argument("--workers", type=int, default=2, help="parallel customers (default 2)")
     return parser
 
 
@@ -65,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "audit":
             from pmops import audit
             return audit.run(args.inventory, args.limit, args.json_out, args.verbose)
+        if args.command == "load":
+            from pmops import load
+            return load.run(args.url, args.seconds, args.ca, args.workers)
         if args.command == "lab":
             from pmops import lab
             if args.lab_command == "up":

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -38,6 +39,9 @@ KEY_FILE = SSH_DIR / "id_ed25519"
 KNOWN_HOSTS = SSH_DIR / "known_hosts"
 PKI_DIR = STATE_DIR / "pki"
 PEOPLE_DIR = STATE_DIR / "people"
+SECRETS_DIR = STATE_DIR / "secrets"
+# Passwords the lab's services need, one random token per file (production: ansible-vault).
+LAB_PASSWORDS = ("portal_db_password",)
 ACCESS_FILE = ROOT / "inventory" / "lab" / "group_vars" / "all" / "access.yml"
 BUILD_DIR = STATE_DIR / "build"
 FACT_CACHE = ROOT / ".cache" / "facts"
@@ -476,6 +480,20 @@ def ensure_secrets(topo: Topology) -> None:
     ensure_keypair()
     ensure_pki(topo)
     ensure_people_keys()
+    ensure_passwords()
+
+
+def ensure_passwords() -> None:
+    """A random password per name in LAB_PASSWORDS, kept once made (a converged lab uses it)."""
+    SECRETS_DIR.mkdir(parents=True, exist_ok=True)
+    SECRETS_DIR.chmod(0o700)
+    for name in LAB_PASSWORDS:
+        path = SECRETS_DIR / name
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(24) + "\n")
+            tmp.chmod(0o600)
+            tmp.replace(path)
 
 
 def clear_fact_cache(topo: Topology) -> None:
@@ -593,7 +611,8 @@ def down(topo: Topology | None = None, purge_image: bool = False) -> int:
     if SSH_DIR.exists():
         progress(f"removing the lab's SSH keys and known_hosts ({SSH_DIR.relative_to(ROOT)})")
         shutil.rmtree(SSH_DIR)
-    for secret_dir, what in ((PKI_DIR, "CA and certificates"), (PEOPLE_DIR, "sample people's keys")):
+    for secret_dir, what in ((PKI_DIR, "CA and certificates"), (PEOPLE_DIR, "sample people's keys"),
+                             (SECRETS_DIR, "service passwords")):
         if secret_dir.exists():
             progress(f"removing the lab's {what} ({secret_dir.relative_to(ROOT)})")
             shutil.rmtree(secret_dir)

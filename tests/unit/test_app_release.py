@@ -152,3 +152,30 @@ def test_unsafe_artifact_entries_are_refused(tmp_path, name, kind):
 def test_bad_version_names_are_refused(version):
     with pytest.raises(rel.ReleaseError):
         rel.check_version(version)
+
+
+def test_a_failed_release_is_never_previous_and_is_pruned_first(tmp_path, artifacts, capsys):
+    app = tmp_path / "app"
+    for v in ("1.0.0", "1.1.0", "1.2.0"):
+        present(app, artifacts, v, capsys)
+    for v in ("1.0.0", "1.1.0", "1.2.0"):
+        run({"path": str(app), "state": "active", "version": v}, capsys=capsys)
+    # the deploy's automatic rollback: mark 1.2.0 failed, go back to 1.1.0
+    dry = run({"path": str(app), "state": "failed", "version": "1.2.0"}, check=True, capsys=capsys)
+    assert dry["changed"] and not any(r["failed"] for r in dry["releases"])
+    assert run({"path": str(app), "state": "failed", "version": "1.2.0"}, capsys=capsys)["changed"]
+    out = run({"path": str(app), "state": "active", "version": "1.1.0"}, capsys=capsys)
+    assert out["previous"] == "1.0.0", "the failed 1.2.0 must not be offered as previous"
+    assert run({"path": str(app), "state": "pruned", "keep": 2}, capsys=capsys)["pruned"] == ["1.2.0"]
+    assert run({"path": str(app), "state": "failed", "version": "1.2.0"}, capsys=capsys)["failed"]
+
+
+def test_activating_a_failed_release_again_clears_the_mark(tmp_path, artifacts, capsys):
+    app = tmp_path / "app"
+    for v in ("1.0.0", "1.1.0"):
+        present(app, artifacts, v, capsys)
+        run({"path": str(app), "state": "active", "version": v}, capsys=capsys)
+    run({"path": str(app), "state": "failed", "version": "1.0.0"}, capsys=capsys)
+    assert run({"path": str(app), "state": "list"}, capsys=capsys)["previous"] is None
+    run({"path": str(app), "state": "active", "version": "1.0.0"}, capsys=capsys)
+    assert run({"path": str(app), "state": "list"}, capsys=capsys)["previous"] == "1.1.0"

@@ -166,7 +166,7 @@ def make_handler(release: dict, pool: Pool, metrics: Metrics):
                 cur.execute("INSERT INTO accounts (name, address) VALUES (%s, %s) RETURNING id", (name, address))
                 return cur.fetchone()[0]
 
-            return HTTPStatus.CREATED, {"id": pool.run(insert, retries=0), "name": name}
+            return HTTPStatus.CREATED, {"id": pool.run(insert), "name": name}
 
         def add_reading(self, account):
             body = self._json_body()
@@ -189,7 +189,7 @@ def make_handler(release: dict, pool: Pool, metrics: Metrics):
                             " RETURNING id", (int(account), period, kwh))
                 return cur.fetchone()[0]
 
-            reading = pool.run(insert, retries=0)
+            reading = pool.run(insert)
             if reading is None:
                 raise ClientError(HTTPStatus.NOT_FOUND, f"no account {account}")
             metrics.add("portal_meter_readings_total")
@@ -212,7 +212,7 @@ def make_handler(release: dict, pool: Pool, metrics: Metrics):
                                 (int(account), period, row[0], result["total"]))
                 return result
 
-            result = pool.run(compute, retries=0)
+            result = pool.run(compute)
             if result is None:
                 raise ClientError(HTTPStatus.NOT_FOUND, f"no reading for account {account} in {period}")
             metrics.add("portal_bills_computed_total")
