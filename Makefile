@@ -46,7 +46,7 @@ syntax: setup ## syntax check of every playbook
 lab-secrets: setup ## make the lab's keys and certificates under .lab/ (no containers)
 	pmops lab secrets
 
-inventory-tests: setup lab-secrets ## bad inventories are refused before any change
+inventory-tests: setup lab-secrets artifacts ## bad inventories are refused before any change
 	pytest tests/inventory
 
 artifacts: ## build the marketing portal's release artifacts (tarball + manifest with sha256 per release)

@@ -103,6 +103,14 @@ def access_duplicate_uid(inv):
     edit(inv / "group_vars/all/access.yml", lambda d: d["access_people"][2].update(uid=2001))
 
 
+def release_not_built(inv):
+    edit(inv / "group_vars/all/marketing.yml", lambda d: d.update(app_version="9.9.9"))
+
+
+def database_open_to_any(inv):
+    edit(inv / "group_vars/all/marketing.yml", lambda d: d["postgresql_roles"][0].update({"from": ["any"]}))
+
+
 CASES = [
     (host_in_two_tiers, r"web-01: groups: host is in 2 tiers \(web, db\)"),
     (invalid_timezone, r"baseline_timezone: 'Asia/Beijing' is not an IANA time zone"),
@@ -117,6 +125,8 @@ CASES = [
     (access_unknown_duty, r"access_people\[1\] \(zhang.min\).duties: unknown duty app_deployr"),
     (access_names_the_automation_account, r"the automation account pmops cannot be managed by the access matrix"),
     (access_duplicate_uid, r"access_people\[2\] \(wang.fang\).uid: 2001 is already the uid of li.wei"),
+    (release_not_built, r"app_version: release 9.9.9 has no manifest in apps/marketing-portal/dist"),
+    (database_open_to_any, r"postgresql_roles\[0\] \(marketing_portal\).from: 'any' is refused"),
     (duplicate_address, r"app-01: ansible_host: address 10.89.30.21 is also app-02's|app-02.*10.89.30.21"),
 ]
 
