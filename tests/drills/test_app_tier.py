@@ -177,6 +177,8 @@ def test_a_release_the_host_does_not_have_is_refused():
 
 
 def test_a_rolling_patch_under_load_fails_no_request_and_writes_its_reports():
+    """Every host gets a pending upgrade, and web-01 a replaced library under nginx: the app
+    hosts are drained in turn, the single web host's nginx is re-executed on its sockets."""
     canary, _, out = playbook("tests/drills/files/patch_canary.yml", "-e", "state=present")
     assert canary.returncode == 0, out[-3000:]
     try:
@@ -192,6 +194,8 @@ def test_a_rolling_patch_under_load_fails_no_request_and_writes_its_reports():
             report = json.loads(path.read_text())
             assert {"package": "pmops-patch-canary", "before": "1.0", "after": "2.0"} in report["changed"], path
             assert report["packages_after"]["pmops-patch-canary"] == "2.0"
+        web = json.loads((reports / "web-01.json").read_text())
+        assert "nginx.service (graceful)" in web["restarted"], "the single web host's nginx must be re-executed, not restarted"
         record("patch", patch_seconds=round(seconds, 1), report_dir=str(reports.relative_to(ROOT)), **figures)
     finally:
         cleanup, _, out = playbook("tests/drills/files/patch_canary.yml", "-e", "state=absent")
