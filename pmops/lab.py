@@ -41,7 +41,7 @@ PKI_DIR = STATE_DIR / "pki"
 PEOPLE_DIR = STATE_DIR / "people"
 SECRETS_DIR = STATE_DIR / "secrets"
 # Passwords the lab's services need, one random token per file (production: ansible-vault).
-LAB_PASSWORDS = ("portal_db_password",)
+LAB_PASSWORDS = ("portal_db_password", "backup_password")
 ACCESS_FILE = ROOT / "inventory" / "lab" / "group_vars" / "all" / "access.yml"
 BUILD_DIR = STATE_DIR / "build"
 FACT_CACHE = ROOT / ".cache" / "facts"
