@@ -64,7 +64,8 @@ def lab(request) -> dict:
         hosts[name] = {"host": handle, "address": variables.get("pmops_address") or variables["ansible_host"],
                        "groups": variables.get("group_names", [])}
     policy, _ = load(request.config)
-    ports = sorted({int(str(r["port"]).split("-")[0]) for rules in policy["firewall_policy"].values() for r in rules})
+    # sshd already listens on 22 (the backup tier admits SFTP there): no probe listener for it
+    ports = sorted({int(str(r["port"]).split("-")[0]) for rules in policy["firewall_policy"].values() for r in rules} - {22})
     for entry in hosts.values():
         entry["host"].run("systemctl stop pmops-netprobe 2>/dev/null; systemd-run --unit pmops-netprobe "
                           f"python3 -c '{LISTEN}' {' '.join(map(str, ports))}")
@@ -88,10 +89,9 @@ def test_the_network_matrix_holds(host, hostvars, lab, request):
             continue
         rules = pmops_firewall_rules(policy["firewall_policy"], entry["groups"], groups)
         for port in lab["ports"]:
+            allowed = any(int(str(r["port"]).split("-")[0]) == port and covers(source, r["sources"]) for r in rules)
             if port == 22:
-                allowed = covers(source, pmops_firewall_sources(ssh_from, groups))
-            else:
-                allowed = any(int(str(r["port"]).split("-")[0]) == port and covers(source, r["sources"]) for r in rules)
+                allowed = allowed or covers(source, pmops_firewall_sources(ssh_from, groups))
             pairs.append([entry["address"], port])
             wanted.append((name, port, allowed))
     got = json.loads(host.check_output(f"python3 -c '{PROBE}' '{json.dumps(pairs)}'"))
