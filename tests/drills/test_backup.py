@@ -1,0 +1,190 @@
+"""Backup drills on the converged lab: known rows survive a backup, a dropped database and a
+restore byte for byte; the restore drill passes and fails loudly on a broken dump; a backup
+with backup-01 stopped fails clearly and the next one, with it back, loses no snapshot;
+retention keeps exactly what the policy says; the repository holds no readable customer
+data and its accounts cannot open a shell."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pmops import lab
+from pmops.load import Load
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+DB, BACKUP, WEB = "10.89.30.31", "10.89.30.41", "https://10.89.30.11"
+CA = str(ROOT / ".lab" / "pki" / "ca.crt")
+ENV = dict(os.environ, CONTAINERS_CONF=str(lab.CONTAINERS_CONF), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+
+
+def ssh(address: str, command: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(lab.ssh_base() + [f"pmops@{address}", command], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def sudo(address: str, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return ssh(address, "sudo -n " + shlex.join(argv), timeout)
+
+
+def playbook(*args: str) -> tuple[subprocess.CompletedProcess, str]:
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventory/lab", *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=900)
+    return proc, " ".join((proc.stdout + proc.stderr).split())
+
+
+def psql(sql: str, db: str = "marketing") -> str:
+    proc = sudo(DB, "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", db, "-c", sql)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def checksums() -> dict:
+    return {t: psql(f"SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY id), '')) FROM {t} x")
+            for t in ("accounts", "meter_readings")}
+
+
+def backup_now(address: str = DB) -> subprocess.CompletedProcess:
+    return sudo(address, "systemctl", "start", "pmops-backup.service")
+
+
+def metrics(address: str = DB) -> dict:
+    text = sudo(address, "cat", "/var/lib/prometheus/node-exporter/pmops_backup.prom").stdout
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")}
+
+
+def snapshot_ids(address: str = DB) -> set:
+    proc = sudo(address, "/usr/local/sbin/pmops-backup", "snapshots")
+    assert proc.returncode == 0, proc.stderr
+    return {s["id"] for s in json.loads(proc.stdout)}
+
+
+def test_known_rows_survive_a_backup_a_dropped_database_and_a_restore():
+    marker = f"Backup drill {uuid.uuid4().hex[:8]}"
+    load = Load(WEB, CA)
+    for n in range(25):
+        ok, account = load.request("POST", "/accounts", {"name": f"{marker} {n}", "address": "1 Restore Road"}, 201)
+        assert ok
+        ok, _ = load.request("POST", f"/accounts/{account['id']}/readings", {"period": "2026-11", "kwh": 123.456 + n}, 201)
+        assert ok
+    before = checksums()
+    started = time.monotonic()
+    proc = backup_now()
+    assert proc.returncode == 0, proc.stderr
+    backup_seconds = time.monotonic() - started
+    proc, out = playbook("playbooks/restore.yml", "-l", "db-01", "-e", "restore_database=marketing",
+                         "-e", "restore_to=original", "-e", "restore_confirm=yes")
+    assert proc.returncode == 0, out[-3000:]
+    assert checksums() == before, "the restored rows differ from those backed up"
+    assert psql(f"SELECT count(*) FROM accounts WHERE name LIKE '{marker}%'") == "25"
+    # the portal reconnects to the restored database
+    deadline = time.monotonic() + 30
+    while not load.request("GET", "/healthz")[0] and time.monotonic() < deadline:
+        time.sleep(1)
+    assert load.request("GET", "/healthz")[0]
+    print(f"backup {backup_seconds:.1f} s, rows {before}")
+
+
+def test_a_restore_without_confirmation_is_refused():
+    proc, out = playbook("playbooks/restore.yml", "-l", "db-01", "-e", "restore_database=marketing",
+                         "-e", "restore_to=original")
+    assert proc.returncode != 0 and "needs -e restore_confirm=yes" in out and "Nothing was changed" in out
+
+
+def test_the_restore_drill_passes_then_fails_loudly_on_a_broken_dump():
+    assert backup_now().returncode == 0
+    proc, out = playbook("playbooks/restore-drill.yml")
+    assert proc.returncode == 0, out[-3000:]
+    result = json.loads(sudo(DB, "cat", "/var/lib/pmops-backup/restore-drill.json").stdout)
+    assert result["result"] == "pass" and result["databases"][0]["database"] == "marketing"
+    assert metrics()["pmops_restore_drill_last_run_success"] == 1
+    # a newer "dump" that is garbage becomes the latest
+    broken = ssh(DB, "echo not-a-dump | sudo -n /usr/local/sbin/pmops-backup restic backup --quiet --stdin "
+                     "--stdin-filename marketing.dump --tag postgresql --tag db:marketing --host db-01")
+    assert broken.returncode == 0, broken.stderr
+    proc, out = playbook("playbooks/restore-drill.yml")
+    assert proc.returncode != 0
+    assert "RESTORE DRILL FAILED" in out and "does not restore" in out
+    assert metrics()["pmops_restore_drill_last_run_success"] == 0
+    assert backup_now().returncode == 0  # a good dump is the latest again
+    proc, out = playbook("playbooks/restore-drill.yml")
+    assert proc.returncode == 0, out[-3000:]
+
+
+def test_a_backup_with_the_repository_down_fails_clearly_and_loses_nothing():
+    assert backup_now().returncode == 0
+    before = snapshot_ids()
+    good = metrics()["pmops_backup_last_success_timestamp_seconds"]
+    stop = subprocess.run(["podman", "stop", "--time", "5", "pmops-backup-01"], env=ENV, capture_output=True, text=True)
+    assert stop.returncode == 0, stop.stderr
+    try:
+        failed = backup_now()
+        assert failed.returncode != 0
+        journal = sudo(DB, "journalctl", "-u", "pmops-backup.service", "-n", "30", "--no-pager").stdout
+        assert "BACKUP FAILED" in journal
+        m = metrics()
+        assert m["pmops_backup_last_run_success"] == 0
+        assert m["pmops_backup_last_success_timestamp_seconds"] == good
+    finally:
+        up = subprocess.run([str(BIN / "pmops"), "lab", "up"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+        assert up.returncode == 0, up.stderr
+    assert backup_now().returncode == 0
+    assert metrics()["pmops_backup_last_run_success"] == 1
+    assert before <= snapshot_ids(), "a snapshot was lost"
+
+
+def expected_kept(times: list[datetime.datetime], daily: int, weekly: int, monthly: int) -> int:
+    """restic's policy: for each rule, the newest snapshot of each of the newest N buckets."""
+    newest_first = sorted(times, reverse=True)
+    kept = set()
+    for count, bucket in ((daily, lambda t: t.date()), (weekly, lambda t: t.isocalendar()[:2]),
+                          (monthly, lambda t: (t.year, t.month))):
+        seen = []
+        for t in newest_first:
+            b = bucket(t)
+            if b not in seen and len(seen) < count:
+                seen.append(b)
+                kept.add(t)
+    return len(kept)
+
+
+def test_retention_keeps_exactly_what_the_policy_says():
+    repo = "/var/tmp/pmops-retention-drill"
+    sudo(DB, "rm", "-rf", repo)
+    env = f"RESTIC_REPOSITORY={repo} RESTIC_PASSWORD=drill"
+    assert ssh(DB, f"sudo -n env {env} restic init --quiet").returncode == 0
+    now = datetime.datetime.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    times = [now - datetime.timedelta(days=d, hours=h) for d in range(70) for h in (0, 6)]
+    script = " && ".join(f"sudo -n env {env} restic backup --quiet --tag files --host db-01 "
+                         f"--time '{t:%Y-%m-%d %H:%M:%S}' /etc/hostname" for t in times)
+    assert ssh(DB, script, timeout=900).returncode == 0
+    # the role's command, with a tight policy
+    forget = ssh(DB, f"sudo -n env {env} restic forget --quiet --prune --group-by host,tags "
+                     "--keep-daily 3 --keep-weekly 2 --keep-monthly 2")
+    assert forget.returncode == 0, forget.stderr
+    left = json.loads(ssh(DB, f"sudo -n env {env} restic snapshots --json").stdout)
+    assert len(left) == expected_kept(times, 3, 2, 2), [s["time"] for s in left]
+    sudo(DB, "rm", "-rf", repo)
+
+
+def test_the_repository_holds_no_readable_customer_data_and_its_accounts_have_no_shell():
+    marker = "Backup drill"  # names written by the first test, now in the backups
+    found = sudo(BACKUP, "grep", "-rl", marker, "/srv/pmops-backup")
+    assert found.returncode == 1 and found.stdout == "", f"readable customer data in the repository: {found.stdout}"
+    # db-01's own key, its own account: SFTP only, no command, no shell
+    shell = ssh(DB, "sudo -n ssh -i /root/.ssh/pmops-backup -o IdentitiesOnly=yes -o BatchMode=yes "
+                    "-o UserKnownHostsFile=/etc/pmops-backup/known_hosts bk-db-01@10.89.30.41 id")
+    assert "uid=" not in shell.stdout
+    assert shell.returncode != 0 or "sftp connections only" in (shell.stdout + shell.stderr)
+    entry = sudo(BACKUP, "getent", "passwd", "bk-db-01").stdout
+    assert entry.strip().endswith(":/usr/sbin/nologin")
