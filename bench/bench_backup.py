@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Backup and restore speed: a database of generated meter readings of a stated size on
+db-01, dumped (custom format) into its restic repository on backup-01 over SFTP, then
+restored from there into a scratch database. Prints a table and saves JSON under
+bench/results/. The bench database and its snapshots are removed afterwards.
+
+Usage: bench_backup.py [--mb 1024]     (the lab must be converged, with backups configured)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from pmops import lab  # noqa: E402
+
+DB = "10.89.30.31"
+NAME = "bench_readings"
+
+
+def sh(command: str, timeout: int = 7200) -> str:
+    proc = subprocess.run(lab.ssh_base() + [f"pmops@{DB}", command], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        sys.exit(f"bench: {command[:120]} failed: {proc.stderr[-2000:]}")
+    return proc.stdout.strip()
+
+
+def psql(sql: str, db: str = NAME) -> str:
+    return sh("sudo -n runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d " + db + " -c " + shlex.quote(sql))
+
+
+def timed(command: str) -> float:
+    started = time.monotonic()
+    sh(command)
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=int, default=1024, help="size of the generated table (default 1024 MB)")
+    args = parser.parse_args()
+    rows = args.mb * 1024 * 1024 // 90  # about 90 bytes per row on disk, indexes included
+    psql(f"DROP DATABASE IF EXISTS {NAME}", "postgres")
+    psql(f"DROP DATABASE IF EXISTS {NAME}_restored", "postgres")
+    psql(f"CREATE DATABASE {NAME}", "postgres")
+    print(f"bench: generating {rows:,} meter readings (~{args.mb} MB)", file=sys.stderr, flush=True)
+    generate = timed("sudo -n runuser -u postgres -- psql -XAtq -d " + NAME + " -c " + shlex.quote(
+        "CREATE TABLE meter_readings (id bigserial PRIMARY KEY, account_id bigint NOT NULL, period char(7) NOT NULL, "
+        "kwh numeric(12,3) NOT NULL, read_at timestamptz NOT NULL DEFAULT now()); "
+        f"INSERT INTO meter_readings (account_id, period, kwh) SELECT g % 500000, "
+        f"to_char(date '2020-01-01' + (g % 72) * interval '1 month', 'YYYY-MM'), (g % 90000) / 100.0 "
+        f"FROM generate_series(1, {rows}) g; VACUUM ANALYZE meter_readings;"))
+    size = int(psql(f"SELECT pg_database_size('{NAME}')"))
+    print("bench: backing up", file=sys.stderr, flush=True)
+    backup = timed(f"sudo -n bash -o pipefail -c 'runuser -u postgres -- pg_dump --format=custom --dbname={NAME} "
+                   f"| /usr/local/sbin/pmops-backup restic backup --quiet --stdin --stdin-filename {NAME}.dump "
+                   f"--tag bench --host db-01'")
+    snap = json.loads(sh("sudo -n /usr/local/sbin/pmops-backup restic --no-lock snapshots --json --tag bench --latest 1"))[-1]
+    print("bench: restoring", file=sys.stderr, flush=True)
+    psql(f"CREATE DATABASE {NAME}_restored", "postgres")
+    restore = timed(f"sudo -n bash -o pipefail -c '/usr/local/sbin/pmops-backup restic --no-lock dump {snap['short_id']} "
+                    f"/{NAME}.dump | runuser -u postgres -- pg_restore --exit-on-error --no-owner --dbname={NAME}_restored'")
+    same = psql("SELECT count(*) FROM meter_readings") == psql("SELECT count(*) FROM meter_readings", f"{NAME}_restored")
+    psql(f"DROP DATABASE {NAME}_restored", "postgres")
+    psql(f"DROP DATABASE {NAME}", "postgres")
+    sh("sudo -n /usr/local/sbin/pmops-backup restic forget --quiet --prune --tag bench --keep-last 0 "
+       "|| sudo -n /usr/local/sbin/pmops-backup restic forget --quiet --prune " + snap["short_id"])
+    mib = size / 1024 / 1024
+    table = [("database size (pg_database_size)", f"{mib:,.0f} MiB, {rows:,} rows"),
+             ("generate", f"{generate:.1f} s"),
+             ("backup (pg_dump -Fc | restic over SFTP)", f"{backup:.1f} s, {mib / backup:.1f} MiB/s"),
+             ("restore (restic dump | pg_restore)", f"{restore:.1f} s, {mib / restore:.1f} MiB/s"),
+             ("rows equal after restore", "yes" if same else "NO")]
+    width = max(len(k) for k, _ in table)
+    print(f"| {'step'.ljust(width)} | figure |\n|{'-' * (width + 2)}|--------|")
+    for key, value in table:
+        print(f"| {key.ljust(width)} | {value} |")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"backup-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(
+        {"mb_requested": args.mb, "bytes": size, "rows": rows, "generate_s": generate, "backup_s": backup,
+         "restore_s": restore, "rows_equal": same}, indent=2) + "\n")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
