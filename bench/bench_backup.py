@@ -71,8 +71,7 @@ def main() -> int:
     same = psql("SELECT count(*) FROM meter_readings") == psql("SELECT count(*) FROM meter_readings", f"{NAME}_restored")
     psql(f"DROP DATABASE {NAME}_restored", "postgres")
     psql(f"DROP DATABASE {NAME}", "postgres")
-    sh("sudo -n /usr/local/sbin/pmops-backup restic forget --quiet --prune --tag bench --keep-last 0 "
-       "|| sudo -n /usr/local/sbin/pmops-backup restic forget --quiet --prune " + snap["short_id"])
+    sh("sudo -n /usr/local/sbin/pmops-backup restic forget --quiet --prune " + snap["short_id"])
     mib = size / 1024 / 1024
     table = [("database size (pg_database_size)", f"{mib:,.0f} MiB, {rows:,} rows"),
              ("generate", f"{generate:.1f} s"),
