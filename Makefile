@@ -19,7 +19,7 @@ export ANSIBLE_STRATEGY := linear
 endif
 
 .PHONY: help setup lock lint unit syntax lab-secrets inventory-tests fast molecule lab-up lab-down lab-status \
-        artifacts lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load bench bench-lynis bench-hardening clean
+        artifacts lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-lynis bench-hardening clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -107,6 +107,12 @@ rollback: lab-up ## rolling rollback on the lab: make rollback [TO=1.0.0] (defau
 patch: lab-up ## rolling OS patching on the lab (reports under .cache/patch/)
 	ansible-playbook -i $(INVENTORY) playbooks/patch.yml
 
+backup: lab-up ## run every lab host's backup now (the timers run it daily)
+	ansible pmops:!backup -i $(INVENTORY) -b -m ansible.builtin.systemd_service -a "name=pmops-backup.service state=started"
+
+restore-drill: lab-up ## restore the newest dumps into scratch databases and compare them with the live ones
+	ansible-playbook -i $(INVENTORY) playbooks/restore-drill.yml
+
 load: setup ## steady load through web-01 for DURATION seconds (default 30), counting failed requests
 	pmops load --seconds $(or $(DURATION),30)
 
@@ -115,6 +121,9 @@ bench-lynis: lab-converge ## Lynis: an untouched host beside a converged one
 
 bench-hardening: lab-up ## hardening roles on one host: first converge and re-run
 	python bench/bench_hardening.py
+
+bench-backup: lab-up ## backup and restore time and throughput of a generated database (MB=1024)
+	python bench/bench_backup.py --mb $(or $(MB),1024)
 
 bench: lab-up ## benchmarks (prints tables; see bench/README.md)
 	python bench/bench_lab.py $(BENCH_ARGS)
