@@ -30,7 +30,16 @@ def pmops_backup_errors(backup: Mapping, backup_hosts, all_hosts) -> list[str]:
             errors.append(f"{key}: must be a whole number of snapshots, got {value!r}")
     if backup.get("backup_keep_daily") == 0:
         errors.append("backup_keep_daily: 0 would prune every daily snapshot; keep at least 1")
-    for key in ("backup_schedule", "backup_check_schedule", "backup_drill_schedule"):
+    for key in ("backup_wal_keep_days", "backup_wal_archive_timeout"):
+        value = backup.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            errors.append(f"{key}: must be a whole number >= 0, got {value!r}")
+    if backup.get("backup_wal_keep_days") == 0:
+        errors.append("backup_wal_keep_days: 0 would empty the WAL spool before it is shipped; keep at least 1")
+    pitr = backup.get("backup_postgresql_pitr")
+    if pitr is not None and not isinstance(pitr, bool):
+        errors.append(f"backup_postgresql_pitr: must be true or false, got {pitr!r}")
+    for key in ("backup_schedule", "backup_check_schedule", "backup_drill_schedule", "backup_wal_schedule"):
         value = backup.get(key)
         if value is not None and (not isinstance(value, str) or not ON_CALENDAR.match(value)):
             errors.append(f"{key}: {value!r} is not a systemd OnCalendar expression")

@@ -30,6 +30,10 @@ def test_the_lab_shape_passes():
     ({"backup_keep_weekly": -1}, "backup_keep_weekly: must be a whole number"),
     ({"backup_schedule": "daily; rm -rf /"}, "is not a systemd OnCalendar expression"),
     ({"backup_paths": ["etc"]}, "'etc' is not an absolute path"),
+    ({"backup_postgresql_pitr": "yes please"}, "backup_postgresql_pitr: must be true or false"),
+    ({"backup_wal_keep_days": 0}, "0 would empty the WAL spool"),
+    ({"backup_wal_archive_timeout": "5min"}, "backup_wal_archive_timeout: must be a whole number"),
+    ({"backup_wal_schedule": "every `date`"}, "backup_wal_schedule: 'every `date`' is not a systemd OnCalendar"),
 ])
 def test_bad_inputs_are_named(changes, needle):
     assert any(needle in e for e in pmops_backup_errors(good(**changes), ["backup-01"], HOSTS))
