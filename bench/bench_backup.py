@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Backup and restore speed: a database of generated meter readings of a stated size on
 db-01, dumped (custom format) into its restic repository on backup-01 over SFTP, then
-restored from there into a scratch database. Prints a table and saves JSON under
+restored from there into a scratch database; then the whole cluster as a base backup (the
+starting point of point-in-time recovery). Prints a table and saves JSON under
 bench/results/. The bench database and its snapshots are removed afterwards.
 
 Usage: bench_backup.py [--mb 1024]     (the lab must be converged, with backups configured)
@@ -64,6 +65,12 @@ def main() -> int:
                    f"| /usr/local/sbin/pmops-backup restic backup --quiet --stdin --stdin-filename {NAME}.dump "
                    f"--tag bench --host db-01'")
     snap = json.loads(sh("sudo -n /usr/local/sbin/pmops-backup restic --no-lock snapshots --json --tag bench --latest 1"))[-1]
+    # the whole cluster as a base backup (point-in-time recovery's starting point), same path
+    print("bench: base backup of the cluster", file=sys.stderr, flush=True)
+    cluster = int(psql("SELECT sum(pg_database_size(datname)) FROM pg_database", "postgres"))
+    base = timed("sudo -n bash -o pipefail -c 'runuser -u postgres -- pg_basebackup --pgdata=- --format=tar "
+                 "--wal-method=fetch --checkpoint=fast | /usr/local/sbin/pmops-backup restic backup --quiet --stdin "
+                 "--stdin-filename base.tar --tag bench-base --host db-01'")
     print("bench: restoring", file=sys.stderr, flush=True)
     psql(f"CREATE DATABASE {NAME}_restored", "postgres")
     restore = timed(f"sudo -n bash -o pipefail -c '/usr/local/sbin/pmops-backup restic --no-lock dump {snap['short_id']} "
@@ -71,12 +78,17 @@ def main() -> int:
     same = psql("SELECT count(*) FROM meter_readings") == psql("SELECT count(*) FROM meter_readings", f"{NAME}_restored")
     psql(f"DROP DATABASE {NAME}_restored", "postgres")
     psql(f"DROP DATABASE {NAME}", "postgres")
-    sh("sudo -n /usr/local/sbin/pmops-backup restic forget --quiet --prune " + snap["short_id"])
+    base_snap = json.loads(sh("sudo -n /usr/local/sbin/pmops-backup restic --no-lock snapshots --json --tag bench-base"))
+    sh("sudo -n /usr/local/sbin/pmops-backup restic forget --quiet --prune " + " ".join(
+        [snap["short_id"]] + [s["short_id"] for s in base_snap]))
     mib = size / 1024 / 1024
+    cluster_mib = cluster / 1024 / 1024
     table = [("database size (pg_database_size)", f"{mib:,.0f} MiB, {rows:,} rows"),
              ("generate", f"{generate:.1f} s"),
              ("backup (pg_dump -Fc | restic over SFTP)", f"{backup:.1f} s, {mib / backup:.1f} MiB/s"),
              ("restore (restic dump | pg_restore)", f"{restore:.1f} s, {mib / restore:.1f} MiB/s"),
+             ("base backup of the cluster (pg_basebackup | restic)", f"{cluster_mib:,.0f} MiB in {base:.1f} s, "
+                                                                    f"{cluster_mib / base:.1f} MiB/s"),
              ("rows equal after restore", "yes" if same else "NO")]
     width = max(len(k) for k, _ in table)
     print(f"| {'step'.ljust(width)} | figure |\n|{'-' * (width + 2)}|--------|")
@@ -86,7 +98,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"backup-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(
         {"mb_requested": args.mb, "bytes": size, "rows": rows, "generate_s": generate, "backup_s": backup,
-         "restore_s": restore, "rows_equal": same}, indent=2) + "\n")
+         "restore_s": restore, "cluster_bytes": cluster, "base_backup_s": base, "rows_equal": same}, indent=2) + "\n")
     return 0 if same else 1
 
 
