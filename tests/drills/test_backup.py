@@ -233,3 +233,10 @@ def test_the_repository_holds_no_readable_customer_data_and_its_accounts_have_no
     assert shell.returncode != 0 or "sftp connections only" in (shell.stdout + shell.stderr)
     entry = sudo(BACKUP, "getent", "passwd", "bk-db-01").stdout
     assert entry.strip().endswith(":/usr/sbin/nologin")
+    # nor rewrite its own key's restrictions over SFTP
+    keys = sudo(BACKUP, "sha256sum", "/srv/pmops-backup/bk-db-01/.ssh/authorized_keys").stdout
+    put = ssh(DB, "echo 'put /etc/hostname /.ssh/authorized_keys' | sudo -n sftp -b - -i /root/.ssh/pmops-backup "
+                  "-o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=/etc/pmops-backup/known_hosts "
+                  "bk-db-01@10.89.30.41")
+    assert put.returncode != 0, put.stdout
+    assert sudo(BACKUP, "sha256sum", "/srv/pmops-backup/bk-db-01/.ssh/authorized_keys").stdout == keys
