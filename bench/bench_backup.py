@@ -53,12 +53,17 @@ def main() -> int:
     psql(f"DROP DATABASE IF EXISTS {NAME}_restored", "postgres")
     psql(f"CREATE DATABASE {NAME}", "postgres")
     print(f"bench: generating {rows:,} meter readings (~{args.mb} MB)", file=sys.stderr, flush=True)
+    pitr = sh("test -d /var/lib/pmops-backup/wal && echo yes || echo no") == "yes"
+    if pitr:  # ship what is in the spool now, so that the figure below is this bench's WAL only
+        sh("sudo -n /usr/local/sbin/pmops-backup wal")
+        segments_before = set(sh("sudo -n ls /var/lib/pmops-backup/wal").split())
     generate = timed("sudo -n runuser -u postgres -- psql -XAtq -d " + NAME + " -c " + shlex.quote(
         "CREATE TABLE meter_readings (id bigserial PRIMARY KEY, account_id bigint NOT NULL, period char(7) NOT NULL, "
         "kwh numeric(12,3) NOT NULL, read_at timestamptz NOT NULL DEFAULT now()); "
         f"INSERT INTO meter_readings (account_id, period, kwh) SELECT g % 500000, "
         f"to_char(date '2020-01-01' + (g % 72) * interval '1 month', 'YYYY-MM'), (g % 90000) / 100.0 "
-        f"FROM generate_series(1, {rows}) g; VACUUM ANALYZE meter_readings;"))
+        f"FROM generate_series(1, {rows}) g;"))
+    psql("VACUUM ANALYZE meter_readings")  # apart: psql -c runs its statements in one transaction
     size = int(psql(f"SELECT pg_database_size('{NAME}')"))
     print("bench: backing up", file=sys.stderr, flush=True)
     backup = timed(f"sudo -n bash -o pipefail -c 'runuser -u postgres -- pg_dump --format=custom --dbname={NAME} "
@@ -71,6 +76,15 @@ def main() -> int:
     base = timed("sudo -n bash -o pipefail -c 'runuser -u postgres -- pg_basebackup --pgdata=- --format=tar "
                  "--wal-method=fetch --checkpoint=fast | /usr/local/sbin/pmops-backup restic backup --quiet --stdin "
                  "--stdin-filename base.tar --tag bench-base --host db-01'")
+    wal_row = []
+    if pitr:
+        print("bench: shipping the WAL written", file=sys.stderr, flush=True)
+        sh("sudo -n runuser -u postgres -- psql -XAtqc 'SELECT pg_switch_wal()'")
+        time.sleep(2)
+        new = len(set(sh("sudo -n ls /var/lib/pmops-backup/wal").split()) - segments_before)
+        ship = timed("sudo -n /usr/local/sbin/pmops-backup wal")
+        wal_row = [("WAL written since, shipped (pmops-backup wal)", f"{new * 16:,} MiB ({new} segments) in {ship:.1f} s, "
+                                                                    f"{new * 16 / ship:.1f} MiB/s")]
     print("bench: restoring", file=sys.stderr, flush=True)
     psql(f"CREATE DATABASE {NAME}_restored", "postgres")
     restore = timed(f"sudo -n bash -o pipefail -c '/usr/local/sbin/pmops-backup restic --no-lock dump {snap['short_id']} "
@@ -89,6 +103,7 @@ def main() -> int:
              ("restore (restic dump | pg_restore)", f"{restore:.1f} s, {mib / restore:.1f} MiB/s"),
              ("base backup of the cluster (pg_basebackup | restic)", f"{cluster_mib:,.0f} MiB in {base:.1f} s, "
                                                                     f"{cluster_mib / base:.1f} MiB/s"),
+             *wal_row,
              ("rows equal after restore", "yes" if same else "NO")]
     width = max(len(k) for k, _ in table)
     print(f"| {'step'.ljust(width)} | figure |\n|{'-' * (width + 2)}|--------|")
