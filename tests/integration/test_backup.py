@@ -123,3 +123,13 @@ def test_postgresql_archives_its_wal_where_point_in_time_recovery_is_on(host, ho
     else:
         assert values["archive_mode"] == "off"
         assert not host.file("/etc/systemd/system/pmops-backup-wal.timer").exists
+
+
+def test_the_restore_drill_is_scheduled_on_hosts_with_databases(host, hostvars, backup):
+    client_only(hostvars, backup)
+    has_databases(hostvars)
+    drill = host.file("/usr/local/sbin/pmops-restore-drill")
+    assert (drill.user, drill.mode) == ("root", 0o755)
+    assert host.service("pmops-restore-drill.timer").is_enabled
+    calendar = host.run("systemctl show -P TimersCalendar pmops-restore-drill.timer").stdout
+    assert calendar.strip(), "the drill's timer has no calendar"
