@@ -56,6 +56,44 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
     audit.add_argument("--json", dest="json_out", help="write the report here (default: .cache/audit/<time>.json)")
     audit.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
+    comply = commands.add_parser(
+        "comply", help="compliance run: every control on every host, with reports for auditors and CI",
+        description="Run audit.yml in check + diff mode through ansible-runner and the testinfra test of every "
+                    "catalogue control, and report per host and control (pass, fail with its evidence, waived "
+                    "with owner and expiry, not applicable, unreachable) in <reports>/<UTC time>/: report.json, "
+                    "junit.xml, report.html. Changes nothing. Exit 0 when compliant, 1 when not.")
+    comply.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+    comply.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
+    comply.add_argument("--threshold", type=float, default=100.0,
+                        help="lowest overall score (%%, pass and waived over assessed) that exits 0 (default 100)")
+    comply.add_argument("--reports", help="reports directory (default: $PMOPS_STATE_DIR/reports or ./reports)")
+    comply.add_argument("--no-testinfra", dest="testinfra", action="store_false",
+                        help="check mode only, without the testinfra checks")
+    comply.add_argument("-v", "--verbose", action="store_true", help="show Ansible's and pytest's output")
+    for name, text, desc in (
+            ("plan", "what site.yml would change, per host and task, as Markdown for a merge request",
+             "Run site.yml in check + diff mode and summarise what would change per host and task, with the "
+             "diffs: plan.md (for a merge request) and plan.json. Says \"No changes\" when nothing would change. "
+             "Exit 1 when a host was unreachable or a task failed."),
+            ("apply", "converge site.yml and append an audit record to the run log",
+             "Run site.yml and append who, when, the git commit, inventory, limit, tags, each host's changed "
+             "tasks and the result to the append-only run log that `pmops history` lists.")):
+        sub = commands.add_parser(name, help=text, description=desc)
+        sub.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+        sub.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
+        sub.add_argument("-t", "--tags", help="only tasks with these tags (comma-separated)")
+        sub.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
+        if name == "plan":
+            sub.add_argument("--out", help="directory for plan.md and plan.json (default: <state>/plans/<UTC time>)")
+            sub.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when something would change")
+    history = commands.add_parser(
+        "history", help="list the applies recorded in the run log",
+        description="List the applies in the run log: when, who, git commit, result, changed tasks, inventory, "
+                    "limit and tags. --verify checks that no record was edited or removed.")
+    history.add_argument("-n", "--last", type=int, help="only the last N")
+    history.add_argument("-v", "--verbose", action="store_true", help="each host's changed tasks")
+    history.add_argument("--json", dest="as_json", action="store_true", help="the records as JSON")
+    history.add_argument("--verify", action="store_true", help="check the chain of records")
     load = commands.add_parser(
         "load", help="a bounded load on the portal through the web tier, counting failed requests",
         description="Customers' visits (account, meter reading, bill, version) through the web tier for a "
@@ -74,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "audit":
             from pmops import audit
             return audit.run(args.inventory, args.limit, args.json_out, args.verbose)
+        if args.command == "comply":
+            from pmops import comply
+            return comply.run(args.inventory, args.limit, args.threshold, args.reports, args.testinfra, args.verbose)
+        if args.command in ("plan", "apply"):
+            from pmops import change
+            tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
+            if args.command == "plan":
+                return change.run_plan(args.inventory, args.limit, tags, args.out, args.detailed_exitcode, args.verbose)
+            return change.run_apply(args.inventory, args.limit, tags, args.verbose)
+        if args.command == "history":
+            from pmops import change
+            return change.run_history(args.last, args.verbose, args.as_json, args.verify)
         if args.command == "load":
             from pmops import load
             return load.run(args.url, args.seconds, args.ca, args.workers)

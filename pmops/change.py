@@ -1,0 +1,115 @@
+"""`pmops plan` and `pmops apply`: what a converge would change, and the converge itself
+with its audit record.
+
+plan  runs site.yml in check + diff mode and writes plan.json (pmops.plan's schema) and
+      plan.md (for a merge request) to --out (default <state>/plans/<UTC time>/); prints the
+      Markdown. Exit 0 when it ran (with --detailed-exitcode: 0 no changes, 2 changes), 1 when
+      a host was unreachable or a task failed even in check mode.
+apply runs site.yml and appends who, when, the git commit, inventory, limit, tags, each
+      host's changed tasks and the result to the run log (<state>/runlog/apply.jsonl), which
+      `pmops history` lists. Exit: Ansible's.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pmops import PmopsError, audit, plan, runlog, runner
+
+ROOT = runner.ROOT
+
+
+def _inventory(inventory: str) -> tuple[str, str]:
+    if not Path(inventory).exists():
+        raise PmopsError(f"inventory {inventory} does not exist")
+    return inventory, str(Path(inventory).resolve())
+
+
+def _facts(shown: str, limit: str | None, tags: list[str] | None) -> dict:
+    commit, dirty = runlog.git_state(ROOT)
+    return {"started": runlog.now(), "inventory": shown, "limit": limit, "tags": tags or [], "git_commit": commit,
+            "git_dirty": dirty, "who": runlog.who()}
+
+
+def run_plan(inventory: str, limit: str | None = None, tags: list[str] | None = None, out: str | None = None,
+             detailed: bool = False, verbose: bool = False) -> int:
+    shown, inventory = _inventory(inventory)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    outdir = Path(out) if out else runner.state_dir() / "plans" / stamp
+    outdir.mkdir(parents=True, exist_ok=True)
+    facts = _facts(shown, limit, tags)
+    print(f"pmops: planning site.yml on {shown}{' --limit ' + limit if limit else ''} (check mode, nothing changes)",
+          file=sys.stderr, flush=True)
+    result = runner.run_playbook("playbooks/site.yml", inventory, check=True, label="plan", limit=limit, tags=tags,
+                                 verbose=verbose, log_path=outdir / "ansible.log")
+    if not result.events:
+        raise PmopsError(f"the check-mode run produced no results (ansible exit {result.rc}); "
+                         f"see {outdir / 'ansible.log'}:\n{result.log[-1500:]}")
+    facts["seconds"] = result.seconds
+    summary = plan.summarise(result.events, audit._inventory_hosts(inventory, limit), facts)
+    text = plan.markdown(summary)
+    (outdir / "plan.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    (outdir / "plan.md").write_text(text)
+    print(text)
+    print(f"pmops: plan in {outdir} ({result.seconds:.0f} s)", file=sys.stderr)
+    if summary["unreachable"] or summary["failed"]:
+        return 1
+    return 2 if detailed and not summary["no_changes"] else 0
+
+
+def changed_tasks(events: list[dict]) -> dict[str, list[str]]:
+    changed: dict[str, list[str]] = defaultdict(list)
+    with_items = {(e["host"], e["task"]) for e in events if "item" in e and e["status"] == "changed"}
+    for e in events:
+        if e["status"] != "changed" or (e.get("loop") and (e["host"], e["task"]) in with_items):
+            continue
+        changed[e["host"]].append(e["task"] + (f" [{e['item']}]" if "item" in e else ""))
+    return dict(changed)
+
+
+def run_apply(inventory: str, limit: str | None = None, tags: list[str] | None = None, verbose: bool = False,
+              playbook: str = "playbooks/site.yml") -> int:
+    shown, inventory = _inventory(inventory)
+    facts = _facts(shown, limit, tags)
+    log = runner.state_dir() / "runlog" / "apply.jsonl"
+    print(f"pmops: applying {playbook} on {shown}{' --limit ' + limit if limit else ''}; run log {log}",
+          file=sys.stderr, flush=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    result = runner.run_playbook(playbook, inventory, check=False, label="apply", limit=limit, tags=tags,
+                                 verbose=verbose, log_path=runner.state_dir() / "runlog" / f"{stamp}.log")
+    stats = result.stats or {}
+    record = dict(facts, playbook=playbook, finished=runlog.now(), seconds=result.seconds, rc=result.rc,
+                  result="ok" if result.rc == 0 else "failed", changed=changed_tasks(result.events),
+                  failed_hosts=sorted(set(stats.get("failures", {})) | set(stats.get("dark", {}))),
+                  ansible_log=f"runlog/{stamp}.log")
+    saved = runlog.append(log, record)
+    total = sum(len(v) for v in record["changed"].values())
+    print(f"pmops: apply {record['result']}: {total} changed tasks on {len(record['changed'])} hosts"
+          f"{'; failed on ' + ', '.join(record['failed_hosts']) if record['failed_hosts'] else ''}; "
+          f"run log record {saved['seq']} ({result.seconds:.0f} s)", file=sys.stderr)
+    return result.rc
+
+
+def run_history(last: int | None = None, verbose: bool = False, as_json: bool = False, verify: bool = False) -> int:
+    log = runner.state_dir() / "runlog" / "apply.jsonl"
+    records = runlog.read(log)
+    if verify:
+        problems = runlog.verify(log)
+        for problem in problems:
+            print(f"pmops: run log {log}: {problem}", file=sys.stderr)
+        if problems:
+            return 1
+        print(f"pmops: run log {log}: {len(records)} records, chain intact", file=sys.stderr)
+    if as_json:
+        print(json.dumps(records[-last:] if last else records, indent=1))
+        return 0
+    if not records:
+        print(f"pmops: no apply recorded yet ({log})", file=sys.stderr)
+        return 0
+    for line in runlog.history_lines(records, last, verbose):
+        print(line)
+    return 0

@@ -1,0 +1,63 @@
+"""A pytest plugin for `pmops comply`: one JSON line per testinfra test and host.
+
+Loaded with `-p pmops.pytest_results`; writes to the file named by $PMOPS_TESTINFRA_RESULTS:
+{"host", "test" (file::function), "param" (the parametrisation without the host), "outcome"
+(passed, failed, skipped), "detail" (the failing assertion's E lines, or the skip reason)}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+_PATH = os.environ.get("PMOPS_TESTINFRA_RESULTS")
+
+
+def _host(item) -> tuple[str | None, str | None]:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or "_testinfra_host" not in callspec.params:
+        return None, None
+    backend = callspec.params["_testinfra_host"].backend
+    return backend.hostname, backend.get_pytest_id()
+
+
+def _param(item, host_id: str | None) -> str:
+    full = item.callspec.id if hasattr(item, "callspec") else ""
+    if host_id and full.startswith(host_id):
+        full = full[len(host_id):].lstrip("-")
+    elif host_id and full.endswith(host_id):
+        full = full[: -len(host_id)].rstrip("-")
+    return full
+
+
+def _detail(report) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    text = getattr(report, "longreprtext", "") or ""
+    errors = [line[2:].strip() for line in text.splitlines() if line.startswith("E ")]
+    if errors:
+        return "\n".join(errors[:12])
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not _PATH:
+        return
+    # the call's result, or setup's when setup skipped or failed (a skip in the test body is a call)
+    if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+        return
+    host, host_id = _host(item)
+    if host is None:
+        return
+    record = {"host": host, "test": item.nodeid.split("[", 1)[0], "param": _param(item, host_id),
+              "outcome": "failed" if report.failed else ("skipped" if report.skipped else "passed")}
+    if not report.passed:
+        record["detail"] = _detail(report)[:2000]
+    with open(_PATH, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")

@@ -1,0 +1,138 @@
+"""Playbook runs through ansible-runner's Python API, with a progress line and the task
+results the pmops_audit callback records (host, task, tags, status, diff).
+
+Used by `pmops audit`, `comply`, `plan` and `apply`. The progress line (plays, tasks, hosts
+done, changed, failures so far, elapsed time) is drawn on stderr only when it is a terminal,
+so CI logs and timers stay quiet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from pmops import PmopsError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Progress:
+    """Counts ansible-runner's events and redraws one line; silent when not on a terminal."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.label = label
+        self.started = time.monotonic()
+        self.play = ""
+        self.plays = self.tasks = 0
+        self.results = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0}
+        self.failed_hosts: set[str] = set()
+        self._drawn = 0.0
+
+    def event(self, data: dict) -> bool:
+        kind = data.get("event", "")
+        info = data.get("event_data") or {}
+        if kind == "playbook_on_play_start":
+            self.plays += 1
+            self.play = str(info.get("play", ""))
+        elif kind == "playbook_on_task_start":
+            self.tasks += 1
+        elif kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped"):
+            if kind == "runner_on_ok":
+                self.results["changed" if (info.get("res") or {}).get("changed") else "ok"] += 1
+            elif kind == "runner_on_failed" and not info.get("ignore_errors"):
+                self.results["failed"] += 1
+                self.failed_hosts.add(str(info.get("host")))
+            elif kind == "runner_on_unreachable":
+                self.results["unreachable"] += 1
+                self.failed_hosts.add(str(info.get("host")))
+            elif kind == "runner_on_skipped":
+                self.results["skipped"] += 1
+        self.draw(final=kind == "playbook_on_stats")
+        return True  # ansible-runner keeps the event
+
+    def line(self) -> str:
+        r = self.results
+        elapsed = int(time.monotonic() - self.started)
+        return (f"{self.label}: play {self.plays} ({self.play[:40]}), task {self.tasks}, results ok {r['ok']} "
+                f"changed {r['changed']} failed {r['failed']} unreachable {r['unreachable']}"
+                f"{' on ' + ','.join(sorted(self.failed_hosts)) if self.failed_hosts else ''}, "
+                f"{elapsed // 60}m{elapsed % 60:02d}s")
+
+    def draw(self, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not final and now - self._drawn < 0.2:
+            return
+        self._drawn = now
+        width = shutil.get_terminal_size((120, 20)).columns - 1
+        self.stream.write("\r\033[K" + self.line()[:width] + ("\n" if final else ""))
+        self.stream.flush()
+
+
+@dataclass
+class Result:
+    rc: int
+    status: str
+    events: list[dict] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    log: str = ""
+
+
+def run_playbook(playbook: str, inventory: str, *, check: bool, label: str, limit: str | None = None,
+                 tags: list[str] | None = None, extravars: dict | None = None, verbose: bool = False,
+                 log_path: Path | None = None, progress: Progress | None = None) -> Result:
+    """Run a playbook of this project; returns the recorded task results and Ansible's output."""
+    from pmops.audit import read_events  # audit imports this module too
+
+    inventory_path = Path(inventory)
+    if not inventory_path.is_absolute():
+        inventory_path = (Path.cwd() / inventory_path) if (Path.cwd() / inventory_path).exists() else ROOT / inventory_path
+    if not inventory_path.exists():
+        raise PmopsError(f"inventory {inventory} does not exist")
+    import ansible_runner  # imported late: it is slow to import and only some commands need it
+
+    private = Path(tempfile.mkdtemp(prefix="pmops-run-"))
+    events_path = private / "events.jsonl"
+    env = {
+        "PMOPS_AUDIT_EVENTS": str(events_path),
+        "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer,pmops_audit",
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    # ansible-playbook from this interpreter's virtualenv, whether or not it is activated
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    cmdline = "--check --diff" if check else "--diff"
+    progress = progress or Progress(label)
+    started = time.monotonic()
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private), project_dir=str(ROOT), playbook=str(ROOT / playbook),
+            inventory=str(inventory_path), cmdline=cmdline, limit=limit, tags=",".join(tags) if tags else None,
+            extravars=extravars or None, envvars=env, event_handler=progress.event, quiet=not verbose,
+            suppress_env_files=True, settings={"suppress_ansible_output": not verbose})
+        log = runner.stdout.read() if runner.stdout else ""
+        if log_path:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_text(log)
+        return Result(rc=runner.rc, status=runner.status, events=read_events(events_path), stats=runner.stats or {},
+                      seconds=round(time.monotonic() - started, 1), log=log)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def state_dir() -> Path:
+    """Where reports and the run log live: $PMOPS_STATE_DIR (a control node: /var/lib/pmops) or the checkout."""
+    return Path(os.environ.get("PMOPS_STATE_DIR") or ROOT)

@@ -1,0 +1,90 @@
+"""pmops comply's pieces that need no host: mapping testinfra results to controls, the pytest
+plugin (run for real with testinfra's local backend), apply's changed tasks, the CLI's errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pmops import change, cli, comply
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTROLS = [
+    {"id": "SSH-01", "test": "tests/integration/test_ssh.py::test_effective_setting[permitrootlogin-no]"},
+    {"id": "SSH-02", "test": "tests/integration/test_ssh.py::test_effective_setting[passwordauthentication-no]"},
+    {"id": "ACC-04", "test": "tests/integration/test_access.py::test_no_unmanaged_sudoers_files"},
+]
+
+
+def rec(host, test, outcome, param="", detail=""):
+    return {"host": host, "test": test, "param": param, "outcome": outcome, "detail": detail}
+
+
+def test_the_catalogue_names_a_test_for_every_control():
+    tests = comply.control_tests(comply.load_catalogue()["controls"])
+    assert tests["SSH-01"] == ("tests/integration/test_ssh.py::test_effective_setting", "permitrootlogin-no")
+    assert all(node.startswith("tests/integration/") for node, _ in tests.values())
+
+
+def test_results_map_to_controls_by_test_and_parameter():
+    records = [
+        rec("web-01", "tests/integration/test_ssh.py::test_effective_setting", "failed", "permitrootlogin-no",
+            "AssertionError: permitrootlogin: effective yes, wanted no"),
+        rec("web-01", "tests/integration/test_ssh.py::test_effective_setting", "passed", "passwordauthentication-no"),
+        rec("web-01", "tests/integration/test_access.py::test_no_unmanaged_sudoers_files", "passed"),
+        rec("db-01", "tests/integration/test_access.py::test_no_unmanaged_sudoers_files", "skipped", detail="n/a"),
+    ]
+    mapped = comply.map_results(records, CONTROLS)
+    assert mapped["web-01"]["SSH-01"]["outcome"] == "failed"
+    assert "effective yes" in mapped["web-01"]["SSH-01"]["detail"]
+    assert mapped["web-01"]["SSH-01"]["test"] == "test_ssh.py::test_effective_setting[permitrootlogin-no]"
+    assert mapped["web-01"]["SSH-02"]["outcome"] == "passed"
+    assert mapped["db-01"] == {"ACC-04": {"outcome": "skipped", "detail": "n/a",
+                                          "test": "test_access.py::test_no_unmanaged_sudoers_files"}}
+
+
+def test_the_plugin_records_each_host_and_outcome_with_testinfra(tmp_path):
+    (tmp_path / "test_probe.py").write_text(
+        "import pytest\n"
+        "def test_root_is_a_directory(host):\n    assert host.file('/').is_directory\n"
+        "@pytest.mark.parametrize('name', ['yes', 'no'])\n"
+        "def test_param(host, name):\n    assert name == 'yes', f'{name} is not yes'\n"
+        "def test_skips(host):\n    pytest.skip('not a db host')\n")
+    out = tmp_path / "results.jsonl"
+    env = dict(os.environ, PMOPS_TESTINFRA_RESULTS=str(out), PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_probe.py"), "--hosts=local://",
+                    "-p", "pmops.pytest_results", "-p", "no:cacheprovider", "-q"], cwd=tmp_path, env=env,
+                   capture_output=True, text=True)
+    records = {(r["test"].split("::")[1], r["param"]): r for r in map(json.loads, out.read_text().splitlines())}
+    assert records[("test_root_is_a_directory", "")]["outcome"] == "passed"
+    assert records[("test_param", "yes")]["outcome"] == "passed"
+    assert records[("test_param", "no")]["outcome"] == "failed"
+    assert "no is not yes" in records[("test_param", "no")]["detail"]
+    assert records[("test_skips", "")] | {"host": None} == {
+        "host": None, "test": "test_probe.py::test_skips", "param": "", "outcome": "skipped", "detail": "not a db host"}
+
+
+def test_apply_records_changed_tasks_and_items_not_their_loop():
+    events = [{"host": "web-01", "task": "ssh : Write", "status": "changed", "loop": False},
+              {"host": "web-01", "task": "hardening : Sysctl", "status": "changed", "loop": True},
+              {"host": "web-01", "task": "hardening : Sysctl", "status": "changed", "item": "kernel.x"},
+              {"host": "db-01", "task": "x", "status": "ok", "loop": False}]
+    assert change.changed_tasks(events) == {"web-01": ["ssh : Write", "hardening : Sysctl [kernel.x]"]}
+
+
+@pytest.mark.parametrize("argv", [["comply", "-i", "no/such"], ["plan", "-i", "no/such"], ["apply", "-i", "no/such"],
+                                  ["comply", "--threshold", "140"]])
+def test_bad_input_stops_before_any_run(argv, capsys):
+    assert cli.main(argv) == 2
+    assert "pmops: error:" in capsys.readouterr().err
+
+
+def test_history_with_no_log_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PMOPS_STATE_DIR", str(tmp_path))
+    assert cli.main(["history"]) == 0
+    assert "no apply recorded yet" in capsys.readouterr().err
