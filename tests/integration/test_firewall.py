@@ -99,3 +99,12 @@ def test_the_network_matrix_holds(host, hostvars, lab, request):
              for (name, port, allowed), ok in zip(wanted, got) if ok != allowed]
     assert wrong == []
     assert sum(ok for ok in got) > 0, "nothing connected at all"
+
+
+def test_the_firewall_is_loaded_and_drops_inbound_by_default(host):
+    """This host's own side of NET-01 (the matrix above proves the policy across hosts)."""
+    assert host.service("nftables").is_enabled
+    assert host.run("systemctl is-active nftables").stdout.strip() == "active"
+    chain = host.run("nft list chain inet pmops input")
+    assert chain.rc == 0, f"the pmops table is not loaded: {chain.stderr.strip()}"
+    assert "policy drop;" in chain.stdout
