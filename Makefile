@@ -18,7 +18,7 @@ ifeq ($(MITOGEN),0)
 export ANSIBLE_STRATEGY := linear
 endif
 
-.PHONY: help setup lock lint unit syntax lab-secrets inventory-tests fast molecule lab-up lab-down lab-status \
+.PHONY: help setup lock lint unit syntax lab-secrets inventory-tests fast wheelhouse molecule lab-up lab-down lab-status \
         artifacts lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-lynis bench-hardening clean
 
 help: ## list the targets
@@ -55,6 +55,9 @@ artifacts: ## build the marketing portal's release artifacts (tarball + manifest
 fast: lint unit syntax inventory-tests ## every check that needs no host
 
 # ---------------------------------------------------------------- tier 2: minutes
+wheelhouse: setup ## wheels of requirements.txt in .cache/wheelhouse (control nodes with no route to PyPI)
+	.venv/bin/pip wheel --quiet --disable-pip-version-check -r requirements.txt -w .cache/wheelhouse 2> >(grep -v "^WARNING: Location" >&2)
+
 molecule: setup ## molecule scenarios (create, converge, idempotence, check, verify)
 	pmops lab image
 	molecule test --all

@@ -267,6 +267,8 @@ def render_html(report: dict) -> str:
                 out.append(f"<tr><td>{e(host)}</td><td>{e(cid)}</td><td>{e(str(w.get('owner')))}</td>"
                            f"<td>{e(str(w.get('expires')))}</td><td>{e(str(w.get('ticket') or ''))}</td>"
                            f"<td>{e(str(w.get('reason') or ''))}</td></tr>")
+    if not any(r["status"] == "waived" for d in report["hosts"].values() for r in d["controls"].values()):
+        out.append('<tr><td colspan="6">None.</td></tr>')
     out.append("</table></body></html>")
     return "\n".join(out) + "\n"
 
