@@ -130,6 +130,8 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
         raise PmopsError(f"the check-mode run produced no results (ansible exit {result.rc}); "
                          f"see {outdir / 'ansible.log'}:\n{result.log[-1500:]}")
     audited = audit.evaluate(result.events, controls, hosts)
+    # the plays on the control node itself (localhost) are not a host of the fleet
+    audited = {h: d for h, d in audited.items() if h in hosts} if hosts else audited
     reachable = [h for h, d in audited.items()
                  if not any(r["status"] == "unreachable" for r in d["controls"].values())]
     tested = {}
