@@ -73,7 +73,7 @@ def test_three_drifts_are_named_exactly_with_evidence_and_the_run_changes_nothin
     drift = {
         "web-01": "sed -i 's/^PermitRootLogin no/PermitRootLogin yes/' /etc/ssh/sshd_config",
         "app-01": "printf 'intruder ALL=(ALL) NOPASSWD: ALL\\n' > /etc/sudoers.d/zz-stray && chmod 0440 /etc/sudoers.d/zz-stray",
-        "db-01": "systemctl stop nftables",
+        "db-01": "systemctl start nftables && systemctl stop nftables",  # stop flushes the rules
     }
     for host, command in drift.items():
         assert on(host, command).returncode == 0, host
@@ -85,7 +85,7 @@ def test_three_drifts_are_named_exactly_with_evidence_and_the_run_changes_nothin
     evidence = {(h, c): " ".join(report["hosts"][h]["controls"][c]["evidence"]) for h, c in failing(report)}
     assert "PermitRootLogin yes" in evidence[("web-01", "SSH-01")] or "effective yes" in evidence[("web-01", "SSH-01")]
     assert "zz-stray" in evidence[("app-01", "ACC-04")]
-    assert "nftables" in evidence[("db-01", "NET-01")] or "pmops table" in evidence[("db-01", "NET-01")]
+    assert "rule set is not loaded" in evidence[("db-01", "NET-01")]
     # apply puts it right, and the run log says what it changed
     state = tmp_path / "state"
     applied = pmops("apply", "-i", "inventory/lab", state=state)

@@ -103,8 +103,8 @@ def test_the_network_matrix_holds(host, hostvars, lab, request):
 
 def test_the_firewall_is_loaded_and_drops_inbound_by_default(host):
     """This host's own side of NET-01 (the matrix above proves the policy across hosts)."""
+    # enabled for the next boot; the role loads the rules itself (nftables.service stays inactive)
     assert host.service("nftables").is_enabled
-    assert host.run("systemctl is-active nftables").stdout.strip() == "active"
     chain = host.run("nft list chain inet pmops input")
     assert chain.rc == 0, f"the pmops table is not loaded: {chain.stderr.strip()}"
     assert "policy drop;" in chain.stdout
