@@ -71,7 +71,9 @@ def run_testinfra(controls: list[dict], inventory: str, hosts: list[str], log_pa
     nodes = sorted({node for node, _ in control_tests(controls).values()})
     with tempfile.NamedTemporaryFile(prefix="pmops-testinfra-", suffix=".jsonl", delete=False) as tmp:
         results = Path(tmp.name)
+    want = sorted({pair for pair in control_tests(controls).values()})
     env = dict(os.environ, PMOPS_TESTINFRA_RESULTS=str(results), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               PMOPS_TESTINFRA_WANT=json.dumps(want),
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     argv = [sys.executable, "-m", "pytest", *nodes, f"--hosts={','.join('ansible://' + h for h in hosts)}",
             f"--ansible-inventory={inventory}", "--sudo", "-p", "pmops.pytest_results", "-p", "no:cacheprovider",

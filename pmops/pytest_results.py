@@ -1,6 +1,8 @@
 """A pytest plugin for `pmops comply`: one JSON line per testinfra test and host.
 
-Loaded with `-p pmops.pytest_results`; writes to the file named by $PMOPS_TESTINFRA_RESULTS:
+Loaded with `-p pmops.pytest_results`; runs only the parametrisations named in
+$PMOPS_TESTINFRA_WANT (JSON [[file::function, param], ...]) when set, and writes to the file
+named by $PMOPS_TESTINFRA_RESULTS:
 {"host", "test" (file::function), "param" (the parametrisation without the host), "outcome"
 (passed, failed, skipped), "detail" (the failing assertion's E lines, or the skip reason)}.
 """
@@ -13,6 +15,8 @@ import os
 import pytest
 
 _PATH = os.environ.get("PMOPS_TESTINFRA_RESULTS")
+# [[file::function, param], ...]: only these run (a control names one parametrisation of a test)
+_WANT = {tuple(pair) for pair in json.loads(os.environ.get("PMOPS_TESTINFRA_WANT") or "[]")}
 
 
 def _host(item) -> tuple[str | None, str | None]:
@@ -41,6 +45,20 @@ def _detail(report) -> str:
         return "\n".join(errors[:12])
     lines = text.strip().splitlines()
     return lines[-1] if lines else ""
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _WANT:
+        return
+    keep, drop = [], []
+    for item in items:
+        _, host_id = _host(item)
+        node = item.nodeid.split("[", 1)[0]
+        wanted = (node, _param(item, host_id)) in _WANT or (node, "") in _WANT
+        (keep if wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -88,3 +88,21 @@ def test_history_with_no_log_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PMOPS_STATE_DIR", str(tmp_path))
     assert cli.main(["history"]) == 0
     assert "no apply recorded yet" in capsys.readouterr().err
+
+
+def test_the_plugin_runs_only_the_parametrisations_the_catalogue_names(tmp_path):
+    (tmp_path / "test_probe.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.parametrize('name', ['yes', 'no', 'maybe'])\n"
+        "def test_param(host, name):\n    assert name == 'yes'\n"
+        "def test_other(host):\n    pass\n")
+    out = tmp_path / "results.jsonl"
+    want = [["test_probe.py::test_param", "yes"], ["test_probe.py::test_other", ""]]
+    env = dict(os.environ, PMOPS_TESTINFRA_RESULTS=str(out), PMOPS_TESTINFRA_WANT=json.dumps(want),
+               PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "test_probe.py", "--hosts=local://", "-p",
+                           "pmops.pytest_results", "-p", "no:cacheprovider", "-q"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    ran = sorted((r["test"].split("::")[1], r["param"]) for r in map(json.loads, out.read_text().splitlines()))
+    assert ran == [("test_other", ""), ("test_param", "yes")], proc.stdout
+    assert "2 deselected" in proc.stdout
