@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -64,27 +66,90 @@ def map_results(records: list[dict], controls: list[dict]) -> dict[str, dict]:
     return dict(by_host)
 
 
-def run_testinfra(controls: list[dict], inventory: str, hosts: list[str], log_path: Path,
-                  verbose: bool = False) -> dict[str, dict]:
-    if not hosts:
-        return {}
-    nodes = sorted({node for node, _ in control_tests(controls).values()})
-    with tempfile.NamedTemporaryFile(prefix="pmops-testinfra-", suffix=".jsonl", delete=False) as tmp:
-        results = Path(tmp.name)
-    want = sorted({pair for pair in control_tests(controls).values()})
-    env = dict(os.environ, PMOPS_TESTINFRA_RESULTS=str(results), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               PMOPS_TESTINFRA_WANT=json.dumps(want),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    argv = [sys.executable, "-m", "pytest", *nodes, f"--hosts={','.join('ansible://' + h for h in hosts)}",
-            f"--ansible-inventory={inventory}", "--sudo", "-p", "pmops.pytest_results", "-p", "no:cacheprovider",
-            "-q", "-rN", "--color=no"]
-    try:
-        with open(log_path, "w") as fh:
-            subprocess.run(argv, cwd=ROOT, env=env, stdout=None if verbose else fh, stderr=subprocess.STDOUT)
-        records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    finally:
-        results.unlink(missing_ok=True)
-    return map_results(records, controls)
+class Testinfra:
+    """The catalogue's testinfra tests: one pytest process per host, up to `jobs` at once.
+
+    The tests spend their time waiting on SSH round trips, not on this machine's CPU, so the
+    hosts run side by side, and beside the check-mode run (which changes nothing either). Each
+    process has its own results file and log; testinfra.log joins the logs.
+    """
+
+    def __init__(self, controls: list[dict], inventory: str, hosts: list[str], jobs: int | None = None):
+        self.controls, self.inventory, self.hosts = controls, inventory, list(hosts)
+        self.jobs = max(1, min(jobs or len(self.hosts) or 1, len(self.hosts) or 1))
+        self.tmp = Path(tempfile.mkdtemp(prefix="pmops-testinfra-"))
+        self.done: list[str] = []
+        self.failing: list[str] = []
+        self.cancelled: set[str] = set()  # hosts the check-mode run found unreachable: stopped, not waited for
+        self._thread = threading.Thread(target=self._loop, name="testinfra", daemon=True)
+
+    def start(self) -> "Testinfra":
+        self._thread.start()
+        return self
+
+    def status(self) -> str:
+        bad = f" ({len(self.failing)} with failures)" if self.failing else ""
+        return f"testinfra {len(self.done)}/{len(self.hosts)} hosts done{bad}"
+
+    def _argv(self, host: str) -> list[str]:
+        nodes = sorted({node for node, _ in control_tests(self.controls).values()})
+        return [sys.executable, "-m", "pytest", *nodes, f"--hosts=ansible://{host}",
+                f"--ansible-inventory={self.inventory}", "--sudo", "-p", "pmops.pytest_results",
+                "-p", "no:cacheprovider", "-q", "-rN", "--color=no"]
+
+    def _loop(self) -> None:
+        want = sorted(set(control_tests(self.controls).values()))
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PMOPS_TESTINFRA_WANT=json.dumps(want),
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        pending, running = list(self.hosts), {}
+        while pending or running:
+            while pending and len(running) < self.jobs:
+                host = pending.pop(0)
+                if host in self.cancelled:
+                    continue
+                with open(self.tmp / f"{host}.log", "w") as log:
+                    running[host] = subprocess.Popen(
+                        self._argv(host), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                        env=dict(env, PMOPS_TESTINFRA_RESULTS=str(self.tmp / f"{host}.jsonl")))
+            for host, proc in list(running.items()):
+                if host in self.cancelled and proc.poll() is None:
+                    proc.terminate()
+                if proc.poll() is not None:
+                    del running[host]
+                    if proc.returncode != 0 and host not in self.cancelled:
+                        self.failing.append(host)
+                    self.done.append(host)
+            time.sleep(0.2)
+
+    def wait(self, log_path: Path, keep: list[str], verbose: bool = False) -> dict[str, dict]:
+        """Results of the hosts in `keep` (those the check-mode run reached); writes the joint log."""
+        self.cancelled.update(h for h in self.hosts if h not in keep)
+        progress = runner.Progress("comply (testinfra)")
+        while self._thread.is_alive():
+            if progress.enabled:
+                elapsed = int(time.monotonic() - progress.started)
+                progress.stream.write(f"\r\033[K{self.status()}, {elapsed // 60}m{elapsed % 60:02d}s")
+                progress.stream.flush()
+            self._thread.join(0.5)
+        if progress.enabled:
+            progress.stream.write(f"\r\033[K{self.status()}\n")
+        records: list[dict] = []
+        try:
+            with open(log_path, "w") as out:
+                for host in self.hosts:
+                    log = self.tmp / f"{host}.log"
+                    text = log.read_text() if log.exists() else ""
+                    if host in self.cancelled:
+                        text += "(not tested: the check-mode run could not reach this host)\n"
+                    out.write(f"===== {host} =====\n{text}\n")
+                    if verbose:
+                        print(f"===== testinfra on {host} =====\n{text}", flush=True)
+                    results = self.tmp / f"{host}.jsonl"
+                    if host in keep and results.exists():
+                        records += [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return map_results(records, self.controls)
 
 
 def summary_lines(rep: dict) -> list[str]:
@@ -126,8 +191,14 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     print(f"pmops: compliance run on {shown}{' --limit ' + limit if limit else ''} ({len(hosts)} hosts); "
           f"report in {outdir}", file=sys.stderr, flush=True)
     clock = time.monotonic()
+    # testinfra starts on every host now and runs beside the check-mode run; the results of a
+    # host that run cannot reach are dropped (it is reported unreachable, never compliant)
+    infra = Testinfra(controls, inventory, hosts).start() if testinfra and hosts else None
+    progress = runner.Progress("comply (check mode)")
+    if infra:
+        progress.extra = infra.status
     result = runner.run_playbook("playbooks/audit.yml", inventory, check=True, label="comply (check mode)",
-                                 limit=limit, verbose=verbose, log_path=outdir / "ansible.log")
+                                 limit=limit, verbose=verbose, log_path=outdir / "ansible.log", progress=progress)
     if not result.events:
         raise PmopsError(f"the check-mode run produced no results (ansible exit {result.rc}); "
                          f"see {outdir / 'ansible.log'}:\n{result.log[-1500:]}")
@@ -137,10 +208,10 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     reachable = [h for h, d in audited.items()
                  if not any(r["status"] == "unreachable" for r in d["controls"].values())]
     tested = {}
-    if testinfra:
-        print(f"pmops: testinfra checks of {len(controls)} controls on {len(reachable)} hosts", file=sys.stderr,
-              flush=True)
-        tested = run_testinfra(controls, inventory, reachable, outdir / "testinfra.log", verbose)
+    if infra:
+        print(f"pmops: testinfra checks of {len(controls)} controls on {len(reachable)} reachable hosts",
+              file=sys.stderr, flush=True)
+        tested = infra.wait(outdir / "testinfra.log", keep=reachable, verbose=verbose)
     facts = {"id": run_id, "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "finished": runlog.now(),
              "seconds": round(time.monotonic() - clock, 1), "inventory": shown, "limit": limit,
              "user": runlog.who(), "git_commit": commit, "git_dirty": dirty, "threshold": threshold,

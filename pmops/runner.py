@@ -34,6 +34,7 @@ class Progress:
         self.plays = self.tasks = 0
         self.results = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0}
         self.failed_hosts: set[str] = set()
+        self.extra = None  # a callable whose text ends the line (comply: testinfra's progress)
         self._drawn = 0.0
 
     def event(self, data: dict) -> bool:
@@ -64,7 +65,7 @@ class Progress:
         return (f"{self.label}: play {self.plays} ({self.play[:40]}), task {self.tasks}, results ok {r['ok']} "
                 f"changed {r['changed']} failed {r['failed']} unreachable {r['unreachable']}"
                 f"{' on ' + ','.join(sorted(self.failed_hosts)) if self.failed_hosts else ''}, "
-                f"{elapsed // 60}m{elapsed % 60:02d}s")
+                f"{elapsed // 60}m{elapsed % 60:02d}s" + (f"; {self.extra()}" if self.extra else ""))
 
     def draw(self, final: bool = False) -> None:
         if not self.enabled:
