@@ -59,3 +59,74 @@ def test_dsn_quotes_and_search_path(monkeypatch):
     monkeypatch.setenv("PORTAL_DB_HOST", "db-01")
     out = db.dsn("billing")
     assert "password='it\\'s'" in out and "options='-c search_path=billing'" in out and "host='db-01'" in out
+
+
+class _FakePsycopg2:
+    """Just enough of psycopg2 for Pool: connections whose queries fail while `broken`."""
+
+    class OperationalError(Exception):
+        pass
+
+    class InterfaceError(Exception):
+        pass
+
+    def __init__(self):
+        self.connects = 0
+        self.up = True
+
+    def connect(self, _dsn):
+        if not self.up:
+            raise self.OperationalError("connection refused")
+        self.connects += 1
+        module = self
+
+        class Conn:
+            broken = False
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def cursor(self):
+                return self
+
+            def execute(self, _sql):
+                if self.broken:
+                    raise module.OperationalError("terminating connection due to administrator command")
+
+            def close(self):
+                pass
+
+        conn = Conn()
+        module.last = conn
+        return conn
+
+
+@pytest.fixture
+def fake_pg(monkeypatch):
+    fake = _FakePsycopg2()
+    monkeypatch.setitem(sys.modules, "psycopg2", fake)
+    monkeypatch.setattr(db.time, "sleep", lambda _s: None)
+    return fake
+
+
+def test_a_pooled_connection_broken_by_a_restart_is_replaced_without_using_a_retry(fake_pg):
+    pool = db.Pool("public")
+
+    def query(cur):
+        cur.execute("SELECT 1")
+        return "ok"
+
+    assert pool.run(query, retries=0) == "ok"
+    fake_pg.last.broken = True  # PostgreSQL restarted: the idle pooled connection is dead
+    assert pool.run(query, retries=0) == "ok"  # the first health check after it is still true
+    assert fake_pg.connects == 2
+
+
+def test_a_database_that_is_down_still_fails_the_call(fake_pg):
+    pool = db.Pool("public")
+    fake_pg.up = False
+    with pytest.raises(fake_pg.OperationalError):
+        pool.run(lambda cur: None, retries=1)
