@@ -84,8 +84,9 @@ lab-converge: lab-up artifacts ## converge site.yml on the lab
 lab-idempotence: lab-up ## a second converge must report changed=0 on every host
 	python scripts/assert_idempotent.py -i $(INVENTORY) playbooks/site.yml
 
-lab-verify: lab-up ## testinfra suites against the lab inventory
-	pytest tests/integration --hosts='ansible://pmops' --ansible-inventory=$(INVENTORY) --sudo -p no:cacheprovider
+lab-verify: lab-up ## testinfra suites against the lab inventory (four files at a time)
+	pytest tests/integration --hosts='ansible://pmops' --ansible-inventory=$(INVENTORY) --sudo -p no:cacheprovider \
+	    -n 4 --dist loadfile
 
 lab-drills: lab-up artifacts ## failure drills on the converged lab (lockouts, deploys under load, patching)
 	pytest tests/drills
