@@ -1,8 +1,11 @@
 """Compliance runs (`pmops comply`), plans, applies and their history on the converged lab:
-clean when nothing drifted; three drifts on three hosts named exactly, with evidence, and
-nothing changed by the run; apply makes it clean again and is in the history; waived and
+three drifts on three hosts named exactly, with evidence, and nothing changed by the run;
+apply makes it clean again (every host compliant, exit 0) and is in the history; waived and
 expired exceptions; a stopped host is unreachable; plans list exactly what a changed
-variable changes; the HTML report renders in headless Chromium."""
+variable changes; the HTML report renders in headless Chromium.
+
+These drills run first among the drills (conftest.py): the first comply must see the lab as
+the converge left it plus the three drifts, and nothing else."""
 
 from __future__ import annotations
 
@@ -51,14 +54,7 @@ def failing(report: dict) -> set[tuple[str, str]]:
             if r["status"] in NOT_COMPLIANT}
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("reports")
-
-
-def test_the_converged_lab_is_compliant_and_reported_three_ways(reports):
-    code, report, out = comply(reports)
-    assert code == 0 and failing(report) == set(), out
+def assert_compliant_and_reported(reports: Path, report: dict) -> None:
     assert report["summary"]["compliant"] and report["summary"]["changed_nothing"]
     hosts = report["hosts"]
     assert len(hosts) == 6 and all(h["score"] == 100.0 for h in hosts.values())
@@ -67,6 +63,11 @@ def test_the_converged_lab_is_compliant_and_reported_three_ways(reports):
     assert int(junit.get("tests")) == 6 * report["summary"]["controls"]
     assert junit.get("failures") == "0" and junit.get("errors") == "0"
     assert (run / "report.html").stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("reports")
 
 
 def test_three_drifts_are_named_exactly_with_evidence_and_the_run_changes_nothing(reports, tmp_path):
@@ -90,8 +91,10 @@ def test_three_drifts_are_named_exactly_with_evidence_and_the_run_changes_nothin
     state = tmp_path / "state"
     applied = pmops("apply", "-i", "inventory/lab", state=state)
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-3000:]
+    # the converged lab: every host compliant, reported three ways
     code, report, out = comply(reports)
     assert code == 0 and failing(report) == set(), out
+    assert_compliant_and_reported(reports, report)
     history = pmops("history", "--verbose", "--verify", state=state)
     assert history.returncode == 0, history.stderr
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout[:8]
