@@ -8,6 +8,16 @@ import sys
 from pmops import PmopsError, __version__
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pmops",
@@ -69,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     comply.add_argument("--reports", help="reports directory (default: $PMOPS_STATE_DIR/reports or ./reports)")
     comply.add_argument("--no-testinfra", dest="testinfra", action="store_false",
                         help="check mode only, without the testinfra checks")
+    comply.add_argument("-j", "--jobs", type=positive_int, default=8,
+                        help="hosts whose testinfra tests run at once (default 8)")
     comply.add_argument("-v", "--verbose", action="store_true", help="show Ansible's and pytest's output")
     for name, text, desc in (
             ("plan", "what site.yml would change, per host and task, as Markdown for a merge request",
@@ -114,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             return audit.run(args.inventory, args.limit, args.json_out, args.verbose)
         if args.command == "comply":
             from pmops import comply
-            return comply.run(args.inventory, args.limit, args.threshold, args.reports, args.testinfra, args.verbose)
+            return comply.run(args.inventory, args.limit, args.threshold, args.reports, args.testinfra, args.verbose,
+                              jobs=args.jobs)
         if args.command in ("plan", "apply"):
             from pmops import change
             tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None

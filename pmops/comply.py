@@ -173,7 +173,7 @@ def summary_lines(rep: dict) -> list[str]:
 
 
 def run(inventory: str, limit: str | None = None, threshold: float = 100.0, reports_dir: str | None = None,
-        testinfra: bool = True, verbose: bool = False) -> int:
+        testinfra: bool = True, verbose: bool = False, jobs: int = 8) -> int:
     if not 0 <= threshold <= 100:
         raise PmopsError(f"--threshold must be a percentage between 0 and 100, got {threshold}")
     if not Path(inventory).exists():
@@ -193,7 +193,7 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     clock = time.monotonic()
     # testinfra starts on every host now and runs beside the check-mode run; the results of a
     # host that run cannot reach are dropped (it is reported unreachable, never compliant)
-    infra = Testinfra(controls, inventory, hosts).start() if testinfra and hosts else None
+    infra = Testinfra(controls, inventory, hosts, jobs).start() if testinfra and hosts else None
     progress = runner.Progress("comply (check mode)")
     if infra:
         progress.extra = infra.status

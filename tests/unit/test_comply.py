@@ -106,3 +106,51 @@ def test_the_plugin_runs_only_the_parametrisations_the_catalogue_names(tmp_path)
     ran = sorted((r["test"].split("::")[1], r["param"]) for r in map(json.loads, out.read_text().splitlines()))
     assert ran == [("test_other", ""), ("test_param", "yes")], proc.stdout
     assert "2 deselected" in proc.stdout
+
+
+def test_the_jobs_option_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["comply", "--jobs", "0"])
+    assert stop.value.code == 2
+    assert "--jobs: must be 1 or more, got 0" in capsys.readouterr().err
+
+
+# A stand-in for one host's pytest process: notes when it ran, records one passing test of
+# ACC-04 in its results file, and sleeps for as long as its host's name says.
+FAKE_PYTEST = """
+import json, os, sys, time
+host, log = sys.argv[1], sys.argv[2]
+with open(log, "a") as fh: fh.write(f"start {host} {time.monotonic()}\\n")
+time.sleep(float(host.split("-")[1]) / 10)
+with open(os.environ["PMOPS_TESTINFRA_RESULTS"], "a") as fh:
+    fh.write(json.dumps({"host": host, "test": "tests/integration/test_access.py::test_no_unmanaged_sudoers_files",
+                         "param": "", "outcome": "passed"}) + "\\n")
+with open(log, "a") as fh: fh.write(f"end {host} {time.monotonic()}\\n")
+"""
+
+
+def fake_testinfra(monkeypatch, tmp_path, hosts, jobs):
+    log = tmp_path / "runs.log"
+    monkeypatch.setattr(comply.Testinfra, "_argv", lambda self, host: [sys.executable, "-c", FAKE_PYTEST, host, str(log)])
+    return comply.Testinfra(CONTROLS, "inventory/lab", hosts, jobs), log
+
+
+def test_testinfra_runs_hosts_side_by_side_but_no_more_than_jobs(monkeypatch, tmp_path):
+    infra, log = fake_testinfra(monkeypatch, tmp_path, ["a-3", "b-3", "c-3"], 2)
+    results = infra.start().wait(tmp_path / "testinfra.log", keep=["a-3", "b-3", "c-3"])
+    assert set(results) == {"a-3", "b-3", "c-3"} and results["c-3"]["ACC-04"]["outcome"] == "passed"
+    running, most = 0, 0
+    for line in sorted(log.read_text().splitlines(), key=lambda line: float(line.split()[2])):
+        running += 1 if line.startswith("start") else -1
+        most = max(most, running)
+    assert most == 2
+    assert infra.status() == "testinfra 3/3 hosts done"
+    assert "===== c-3 =====" in (tmp_path / "testinfra.log").read_text()
+
+
+def test_a_host_check_mode_could_not_reach_is_stopped_not_waited_for(monkeypatch, tmp_path):
+    infra, _ = fake_testinfra(monkeypatch, tmp_path, ["up-1", "down-600"], 2)
+    infra.start()
+    results = infra.wait(tmp_path / "testinfra.log", keep=["up-1"])  # down-600 would sleep 60 s
+    assert set(results) == {"up-1"}
+    assert "not tested: the check-mode run could not reach this host" in (tmp_path / "testinfra.log").read_text()
