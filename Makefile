@@ -19,7 +19,7 @@ export ANSIBLE_STRATEGY := linear
 endif
 
 .PHONY: help setup lock lint unit syntax lab-secrets inventory-tests fast wheelhouse molecule lab-up lab-down lab-status \
-        artifacts lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-lynis bench-hardening clean
+        artifacts lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-comply bench-lynis bench-hardening clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -128,6 +128,9 @@ bench-hardening: lab-up ## hardening roles on one host: first converge and re-ru
 
 bench-backup: lab-up ## backup and restore time and throughput of a generated database (MB=1024)
 	python bench/bench_backup.py --mb $(or $(MB),1024)
+
+bench-comply: lab-up ## pmops comply on 1, 2, 4 and 6 hosts, and 6 with testinfra one host at a time (lab converged)
+	python bench/bench_comply.py
 
 bench: lab-up ## benchmarks (prints tables; see bench/README.md)
 	python bench/bench_lab.py $(BENCH_ARGS)
