@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "history", help="list the applies recorded in the run log",
         description="List the applies in the run log: when, who, git commit, result, changed tasks, inventory, "
                     "limit and tags. --verify checks that no record was edited or removed.")
-    history.add_argument("-n", "--last", type=int, help="only the last N")
+    history.add_argument("-n", "--last", type=positive_int, help="only the last N")
     history.add_argument("-v", "--verbose", action="store_true", help="each host's changed tasks")
     history.add_argument("--json", dest="as_json", action="store_true", help="the records as JSON")
     history.add_argument("--verify", action="store_true", help="check the chain of records")

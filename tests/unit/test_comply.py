@@ -108,11 +108,14 @@ def test_the_plugin_runs_only_the_parametrisations_the_catalogue_names(tmp_path)
     assert "2 deselected" in proc.stdout
 
 
-def test_the_jobs_option_must_be_positive(capsys):
+@pytest.mark.parametrize("argv,error", [(["comply", "--jobs", "0"], "--jobs: must be 1 or more, got 0"),
+                                        (["history", "--last", "-1"], "--last: must be 1 or more, got -1"),
+                                        (["history", "--last", "x"], "--last: must be a whole number, got 'x'")])
+def test_counts_must_be_positive_whole_numbers(argv, error, capsys):
     with pytest.raises(SystemExit) as stop:
-        cli.main(["comply", "--jobs", "0"])
+        cli.main(argv)
     assert stop.value.code == 2
-    assert "--jobs: must be 1 or more, got 0" in capsys.readouterr().err
+    assert error in capsys.readouterr().err
 
 
 # A stand-in for one host's pytest process: notes when it ran, records one passing test of
