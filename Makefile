@@ -89,7 +89,7 @@ lab-verify: lab-up ## testinfra suites against the lab inventory (four files at 
 	    -n 4 --dist loadfile
 
 lab-drills: lab-up artifacts ## failure drills on the converged lab (lockouts, deploys under load, patching)
-	pytest tests/drills
+	pytest tests/drills --durations=12
 
 lab-tests: setup ## the lab's own behaviour: up twice, recovery from leftovers, down
 	pytest tests/lab
