@@ -59,6 +59,8 @@ def main() -> int:
     print("                                              # its health check and is rolled back)")
     print("  make load DURATION=60 & make deploy VERSION=1.0.0   # ... under load: 0 failed requests")
     print(f"  pmops audit -i {args.inventory}                   # every control on every host, changing nothing")
+    print(f"  pmops comply -i {args.inventory}                  # + testinfra; reports/<time>/report.html for auditors")
+    print(f"  pmops plan -i {args.inventory}                    # what a change would do, per host and task (Markdown)")
     print("  ssh -i .lab/people/zhang.min -o UserKnownHostsFile=.lab/ssh/known_hosts zhang.min@10.89.30.21")
     print(f"  ansible-playbook -i {args.inventory} playbooks/site.yml --check --diff   # what would change")
     print(f"  ansible-playbook -i {args.inventory} playbooks/site.yml --limit db --tags baseline")
