@@ -126,13 +126,9 @@ class Testinfra:
         self.cancelled.update(h for h in self.hosts if h not in keep)
         progress = runner.Progress("comply (testinfra)")
         while self._thread.is_alive():
-            if progress.enabled:
-                elapsed = int(time.monotonic() - progress.started)
-                progress.stream.write(f"\r\033[K{self.status()}, {elapsed // 60}m{elapsed % 60:02d}s")
-                progress.stream.flush()
+            progress.show(lambda: f"{self.status()}, {progress.elapsed()}")
             self._thread.join(0.5)
-        if progress.enabled:
-            progress.stream.write(f"\r\033[K{self.status()}\n")
+        progress.show(self.status, final=True)
         records: list[dict] = []
         try:
             with open(log_path, "w") as out:

@@ -59,15 +59,22 @@ class Progress:
         self.draw(final=kind == "playbook_on_stats")
         return True  # ansible-runner keeps the event
 
+    def elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+
     def line(self) -> str:
         r = self.results
-        elapsed = int(time.monotonic() - self.started)
         return (f"{self.label}: play {self.plays} ({self.play[:40]}), task {self.tasks}, results ok {r['ok']} "
                 f"changed {r['changed']} failed {r['failed']} unreachable {r['unreachable']}"
                 f"{' on ' + ','.join(sorted(self.failed_hosts)) if self.failed_hosts else ''}, "
-                f"{elapsed // 60}m{elapsed % 60:02d}s" + (f"; {self.extra()}" if self.extra else ""))
+                f"{self.elapsed()}" + (f"; {self.extra()}" if self.extra else ""))
 
     def draw(self, final: bool = False) -> None:
+        self.show(self.line, final)
+
+    def show(self, text, final: bool = False) -> None:
+        """Redraw the line with text() (at most five times a second, always when final)."""
         if not self.enabled:
             return
         now = time.monotonic()
@@ -75,7 +82,7 @@ class Progress:
             return
         self._drawn = now
         width = shutil.get_terminal_size((120, 20)).columns - 1
-        self.stream.write("\r\033[K" + self.line()[:width] + ("\n" if final else ""))
+        self.stream.write("\r\033[K" + text()[:width] + ("\n" if final else ""))
         self.stream.flush()
 
 
