@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -651,6 +652,13 @@ def status(topo: Topology | None = None) -> int:
         groups = ",".join(g for g in host.groups if g != "pmops")
         print(f"{host.name:<12} {host.ip:<14} {cstate:<10} {ssh:<5} {groups}")
     return 0 if down_count == 0 else 3
+
+
+def as_root(name: str, command: str, timeout: float = 120, topo: Topology | None = None) -> subprocess.CompletedProcess:
+    """Run a shell command as root on a lab host (the automation account, then sudo); for drills."""
+    topo = topo or load_topology()
+    argv = ssh_base() + [f"{topo.user}@{topo.host(name).ip}", "sudo", "-n", "bash", "-c", shlex.quote(command)]
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def ssh(name: str, command: list[str], topo: Topology | None = None) -> int:

@@ -24,16 +24,10 @@ from pmops import lab
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-ADDRESSES = {"web-01": "10.89.30.11", "app-01": "10.89.30.21", "db-01": "10.89.30.31"}
 # What a run must not change: every file under /etc and the firewall's state.
 STATE = "{ find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum; nft list ruleset; " \
         "systemctl is-active nftables; } | sha256sum"
 NOT_COMPLIANT = ("fail", "error", "unreachable")
-
-
-def on(host: str, command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(lab.ssh_base() + [f"pmops@{ADDRESSES[host]}", "sudo", "-n", "bash", "-c", repr(command)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def pmops(*args: str, state: Path | None = None, timeout: int = 1200) -> subprocess.CompletedProcess:
@@ -77,12 +71,12 @@ def test_three_drifts_are_named_exactly_with_evidence_and_the_run_changes_nothin
         "db-01": "systemctl start nftables && systemctl stop nftables",  # stop flushes the rules
     }
     for host, command in drift.items():
-        assert on(host, command).returncode == 0, host
-    before = {host: on(host, STATE).stdout for host in drift}
+        assert lab.as_root(host, command).returncode == 0, host
+    before = {host: lab.as_root(host, STATE).stdout for host in drift}
     code, report, out = comply(reports)
     assert code == 1, out
     assert failing(report) == {("web-01", "SSH-01"), ("app-01", "ACC-04"), ("db-01", "NET-01")}, out
-    assert {host: on(host, STATE).stdout for host in drift} == before, "the compliance run changed a host"
+    assert {host: lab.as_root(host, STATE).stdout for host in drift} == before, "the compliance run changed a host"
     evidence = {(h, c): " ".join(report["hosts"][h]["controls"][c]["evidence"]) for h, c in failing(report)}
     assert "PermitRootLogin yes" in evidence[("web-01", "SSH-01")] or "effective yes" in evidence[("web-01", "SSH-01")]
     assert "zz-stray" in evidence[("app-01", "ACC-04")]
@@ -122,8 +116,7 @@ def test_waived_and_expired_exceptions(reports, tmp_path):
 
 
 def test_a_stopped_host_is_unreachable_never_compliant(reports):
-    stop = subprocess.run(["podman", "stop", "--time", "5", "pmops-monitor-01"], capture_output=True, text=True,
-                          env=dict(os.environ, CONTAINERS_CONF=str(lab.CONTAINERS_CONF)))
+    stop = lab.podman("stop", "--time", "5", "pmops-monitor-01", check=False)
     assert stop.returncode == 0, stop.stderr
     try:
         code, report, out = comply(reports, "--limit", "monitor-01,web-01")

@@ -1,5 +1,6 @@
 """pmops lab: topology from the inventory, image identity, clear errors. No podman needed."""
 
+import shlex
 import shutil
 import socket
 import subprocess
@@ -147,3 +148,14 @@ def test_lab_pki_makes_a_ca_and_one_certificate_per_host_once(tmp_path, monkeypa
 def test_audit_of_a_missing_inventory_is_a_clear_error(capsys):
     assert cli.main(["audit", "-i", "inventory/nowhere"]) == 2
     assert "inventory inventory/nowhere does not exist" in capsys.readouterr().err
+
+
+def test_as_root_runs_the_command_whole_through_sudo_on_the_hosts_address(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(lab.subprocess, "run", lambda argv, **kw: seen.setdefault("argv", argv))
+    command = "printf 'a b\\n' > /tmp/x && echo \"$HOME\""
+    lab.as_root("db-01", command)
+    topo = lab.load_topology()
+    argv = seen["argv"]
+    assert argv[-6:-1] == [f"{topo.user}@{topo.host('db-01').ip}", "sudo", "-n", "bash", "-c"]
+    assert shlex.split(argv[-1]) == [command]  # the remote shell hands bash exactly this one word
