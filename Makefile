@@ -130,7 +130,7 @@ bench-hardening: lab-up ## hardening roles on one host: first converge and re-ru
 bench-backup: lab-up ## backup and restore time and throughput of a generated database (MB=1024)
 	python bench/bench_backup.py --mb $(or $(MB),1024)
 
-bench-comply: lab-up ## pmops comply on 1, 2, 4 and 6 hosts, and 6 with testinfra one host at a time (lab converged)
+bench-comply: lab-up ## pmops comply on 1, 2, 4 and 6 hosts with the time of each phase, then 6 live-only and --check-mode (lab converged)
 	python bench/bench_comply.py
 
 bench: lab-up ## benchmarks (prints tables; see bench/README.md)

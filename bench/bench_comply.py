@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Compliance-run time as hosts grow: `pmops comply` on 1, 2, 4 and all 6 lab hosts (check
-mode of every control + the catalogue's testinfra tests), each into a throw-away reports
-directory, then all 6 again with testinfra one host at a time (`--jobs 1`), the ratio that
-shows what running the hosts side by side buys. Prints a table (seconds, seconds per host,
-host x control results per second) and saves JSON under bench/results/.
+"""Compliance-run time as hosts grow, with the time of each phase: `pmops comply` (the state
+in force read in one round trip per host, plus the testinfra tests of the four controls it
+does not decide alone) on 1, 2, 4 and all 6 lab hosts; then on all 6 the state in force
+alone (--no-testinfra) and the former shape (--check-mode: site.yml in check + diff mode
+first), measured in the same run for the ratios. Each run writes to a throw-away reports
+directory. Prints a table and saves JSON under bench/results/.
 
-Usage: bench_comply.py [--sizes 1,2,4,6] [--no-testinfra] [--no-serial]   (lab up and converged)
+Usage: bench_comply.py [--sizes 1,2,4,6] [--no-shapes]   (lab up and converged)
 """
 
 from __future__ import annotations
@@ -21,41 +22,48 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HOSTS = ["web-01", "app-01", "db-01", "app-02", "backup-01", "monitor-01"]
+SHAPES = {"default": [], "live only": ["--no-testinfra"], "--check-mode": ["--check-mode"]}
+
+
+def measure(hosts: list[str], shape: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="pmops-bench-comply-") as reports:
+        argv = [str(BIN / "pmops"), "comply", "-i", "inventory/lab", "--limit", ",".join(hosts),
+                "--reports", reports, *SHAPES[shape]]
+        print(f"bench: pmops comply on {len(hosts)} host(s), {shape}", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+        seconds = time.monotonic() - started
+        found = list(Path(reports).glob("*/report.json"))
+        if not found:
+            raise SystemExit(f"bench: no report from {' '.join(argv)}:\n{proc.stderr[-2000:]}")
+        report = json.loads(found[0].read_text())
+    phases = report["run"].get("phases") or {}
+    return {"hosts": len(hosts), "shape": shape, "seconds": round(seconds, 1), "per_host": round(seconds / len(hosts), 1),
+            "ansible": phases.get("ansible"), "testinfra": phases.get("testinfra"), "exit": proc.returncode,
+            "score": report["summary"]["score"]}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,2,4,6", help="numbers of hosts (default 1,2,4,6)")
-    parser.add_argument("--no-testinfra", action="store_true", help="check mode only")
-    parser.add_argument("--no-serial", action="store_true", help="skip the run with testinfra one host at a time")
+    parser.add_argument("--no-shapes", action="store_true", help="skip the live-only and --check-mode runs")
     args = parser.parse_args()
-    rows = []
-    runs = [(int(s), 8) for s in args.sizes.split(",")]
-    if not args.no_testinfra and not args.no_serial:
-        runs.append((max(size for size, _ in runs), 1))
-    for size, jobs in runs:
-        hosts = HOSTS[:size]
-        with tempfile.TemporaryDirectory(prefix="pmops-bench-comply-") as reports:
-            argv = [str(BIN / "pmops"), "comply", "-i", "inventory/lab", "--limit", ",".join(hosts),
-                    "--reports", reports, "--jobs", str(jobs)] + (["--no-testinfra"] if args.no_testinfra else [])
-            print(f"bench: pmops comply on {size} host(s), --jobs {jobs}", file=sys.stderr, flush=True)
-            started = time.monotonic()
-            proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-            seconds = time.monotonic() - started
-            report = json.loads(next(Path(reports).glob("*/report.json")).read_text())
-        assessed = sum(len(h["controls"]) for h in report["hosts"].values())
-        rows.append({"hosts": size, "jobs": jobs, "seconds": round(seconds, 1), "per_host": round(seconds / size, 1),
-                     "controls_per_s": round(assessed / seconds, 1), "exit": proc.returncode,
-                     "score": report["summary"]["score"]})
-    print("| hosts | --jobs | seconds | s per host | host x control results per s | score | exit |")
-    print("|---|---|---|---|---|---|---|")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = [measure(HOSTS[:size], "default") for size in sizes]
+    if not args.no_shapes:
+        rows += [measure(HOSTS[:max(sizes)], shape) for shape in ("live only", "--check-mode")]
+    print("| hosts | shape | seconds | s per host | Ansible done at (s) | testinfra done at (s) | score | exit |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['hosts']} | {r['jobs']} | {r['seconds']} | {r['per_host']} | {r['controls_per_s']} | {r['score']} "
-              f"| {r['exit']} |")
+        print(f"| {r['hosts']} | {r['shape']} | {r['seconds']} | {r['per_host']} | {r['ansible']} | "
+              f"{r['testinfra'] if r['testinfra'] is not None else '-'} | {r['score']} | {r['exit']} |")
+    base = next((r for r in rows if r["shape"] == "default" and r["hosts"] == max(sizes)), None)
+    for r in rows:
+        if base and r["shape"] != "default":
+            print(f"{r['shape']} on {r['hosts']} hosts: {r['seconds'] / base['seconds']:.2f}x the default run")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"comply-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(
-        json.dumps({"testinfra": not args.no_testinfra, "rows": rows}, indent=2) + "\n")
+    (out / f"comply-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     return 0 if all(r["exit"] == 0 for r in rows) else 1
 
 

@@ -11,7 +11,9 @@ description:
   - For C(pmops audit). Each task result (or loop item) is written to the file named by
     the environment variable E(PMOPS_AUDIT_EVENTS) with the host, the task's tags, its status
     (ok, changed, failed, skipped, unreachable), the control id of a loop item when the item
-    carries one, a short diff and, for tasks tagged C(pmops_note), the message.
+    carries one, a short diff and, for tasks tagged C(pmops_note), the message; the facts a
+    role's C(wanted) entry point sets (C(<role>_wanted)) and, for tasks tagged C(pmops_live),
+    the live state the pmops_live_state module read.
 requirements:
   - enabled in ANSIBLE_CALLBACKS_ENABLED
 """
@@ -85,6 +87,13 @@ class CallbackModule(CallbackBase):
                 event["diff"] = text
         if "pmops_note" in tags and isinstance(res.get("msg"), dict):
             event["note"] = res["msg"]
+        # pmops comply's live-state play: what the roles publish (their `wanted` entry
+        # points set <role>_wanted) and what the pmops_live_state module read
+        wanted = {k: v for k, v in (res.get("ansible_facts") or {}).items() if k.endswith("_wanted")}
+        if wanted and not item:
+            event["wanted"] = wanted
+        if "pmops_live" in tags and isinstance(res.get("state"), dict):
+            event["live"] = res["state"]
         self._out.write(json.dumps(event, default=str) + "\n")
         self._out.flush()
 

@@ -9,7 +9,8 @@ short_description: End the running sessions and processes of revoked accounts
 description:
   - For each account in O(users) that exists, sends SIGTERM to all its processes, waits up to
     O(grace) seconds, then SIGKILL to what is left. Logged-in SSH sessions end with them.
-  - Refuses to touch C(root) or O(protect_user), the automation account.
+  - Refuses to touch C(root) or O(protect_user), the automation account, by name or by uid (an
+    account that shares uid 0 or the automation account's uid is refused too).
 version_added: "0.1.0"
 author: Power Marketing Ops
 options:
@@ -56,6 +57,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pmops_access import processes_of
 
 
+def _uid(user):
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return None
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -66,9 +74,17 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    refused = [u for u in p["users"] if u in ("root", p["protect_user"])]
+    # By uid, not only by name: the processes of a second uid 0 (an alias of root) are root's,
+    # and those of an alias of the automation account are its own.
+    protected = {0}
+    try:
+        protected.add(pwd.getpwnam(p["protect_user"]).pw_uid)
+    except KeyError:
+        pass
+    refused = [u for u in p["users"] if u in ("root", p["protect_user"]) or _uid(u) in protected]
     if refused:
-        module.fail_json(msg=f"refusing to end the sessions of {', '.join(refused)}")
+        module.fail_json(msg=f"refusing to end the sessions of {', '.join(refused)}: root's or the automation "
+                             f"account's uid")
     ended = {}
     for user in p["users"]:
         try:

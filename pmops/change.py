@@ -5,9 +5,12 @@ plan  runs site.yml in check + diff mode and writes plan.json (pmops.plan's sche
       plan.md (for a merge request) to --out (default <state>/plans/<UTC time>/); prints the
       Markdown. Exit 0 when it ran (with --detailed-exitcode: 0 no changes, 2 changes), 1 when
       a host was unreachable or a task failed even in check mode.
-apply runs site.yml and appends who, when, the git commit, inventory, limit, tags, each
-      host's changed tasks and the result to the run log (<state>/runlog/apply.jsonl), which
-      `pmops history` lists. Exit: Ansible's.
+apply runs site.yml, then reads the state in force as `pmops comply` does (comply.yml,
+      pmops.checks) and names every drift the converge could not put right, with the
+      catalogue's reason (`heal`); it appends who, when, the git commit, inventory, limit,
+      tags, each host's changed tasks, what is still not as the policy says, and the result to
+      the run log (<state>/runlog/apply.jsonl), which `pmops history` lists. Exit: Ansible's,
+      or 1 when the converge passed but drift remains.
 """
 
 from __future__ import annotations
@@ -82,16 +85,41 @@ def run_apply(inventory: str, limit: str | None = None, tags: list[str] | None =
     result = runner.run_playbook(playbook, inventory, check=False, label="apply", limit=limit, tags=tags,
                                  verbose=verbose, log_path=runner.state_dir() / "runlog" / f"{stamp}.log")
     stats = result.stats or {}
+    # what the converge could not put right: the state in force, read as comply reads it
+    remaining = {}
+    if result.rc == 0 and playbook == "playbooks/site.yml" and not tags:
+        remaining = unhealed(inventory, limit, verbose)
     record = dict(facts, playbook=playbook, finished=runlog.now(), seconds=result.seconds, rc=result.rc,
-                  result="ok" if result.rc == 0 else "failed", changed=changed_tasks(result.events),
+                  result=("ok" if not remaining else "drift remains") if result.rc == 0 else "failed",
+                  changed=changed_tasks(result.events),
                   failed_hosts=sorted(set(stats.get("failures", {})) | set(stats.get("dark", {}))),
-                  ansible_log=f"runlog/{stamp}.log")
+                  unhealed=remaining, ansible_log=f"runlog/{stamp}.log")
     saved = runlog.append(log, record)
     total = sum(len(v) for v in record["changed"].values())
     print(f"pmops: apply {record['result']}: {total} changed tasks on {len(record['changed'])} hosts"
           f"{'; failed on ' + ', '.join(record['failed_hosts']) if record['failed_hosts'] else ''}; "
           f"run log record {saved['seq']} ({result.seconds:.0f} s)", file=sys.stderr)
+    if remaining:
+        reasons = {c["id"]: c.get("heal", "") for c in audit.load_controls()}
+        print("pmops: apply could not put these right; they need a person:", file=sys.stderr)
+        for host, controls in sorted(remaining.items()):
+            for cid, evidence in sorted(controls.items()):
+                print(f"  {host}  {cid}  {reasons.get(cid) or 'the converge left it as it was'}", file=sys.stderr)
+                for line in evidence[:8]:
+                    print(f"      {line}", file=sys.stderr)
+        return 1
     return result.rc
+
+
+def unhealed(inventory: str, limit: str | None, verbose: bool = False) -> dict[str, dict[str, list[str]]]:
+    """{host: {control id: evidence}} of the controls that still fail in force (waivers honoured)."""
+    after = runner.run_playbook("playbooks/comply.yml", inventory, check=True, label="apply (checking what is in force)",
+                                limit=limit, verbose=verbose)
+    hosts = audit._inventory_hosts(inventory, limit)
+    evaluated = audit.evaluate(after.events, audit.load_controls(), hosts)
+    return {host: {cid: r["evidence"] for cid, r in data["controls"].items() if r["status"] == "fail"}
+            for host, data in evaluated.items() if host in hosts
+            and any(r["status"] == "fail" for r in data["controls"].values())}
 
 
 def run_history(last: int | None = None, verbose: bool = False, as_json: bool = False, verify: bool = False) -> int:

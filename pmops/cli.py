@@ -58,19 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("host", help="lab host name, e.g. web-01")
     ssh.add_argument("remote_command", nargs=argparse.REMAINDER, help="optional command to run")
     audit = commands.add_parser(
-        "audit", help="audit-only run: every control on every host, changing nothing",
-        description="Run site.yml in check mode with /etc fingerprinted before and after, and report "
-                    "per host and control: pass, fail (with the diff), error, waived, not applicable, "
-                    "not checked or unreachable. Exit status 1 when any host is not compliant.")
+        "audit", help="pmops comply --check-mode --no-testinfra (one engine; kept for its users)",
+        description="The same run as `pmops comply --check-mode --no-testinfra`: the state in force on every host "
+                    "against the policy, and site.yml in check mode for what a converge would change. Reports in "
+                    "<reports>/<UTC time>/; --json copies report.json. Exit status 1 when any host is not compliant.")
     audit.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
     audit.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
-    audit.add_argument("--json", dest="json_out", help="write the report here (default: .cache/audit/<time>.json)")
+    audit.add_argument("--json", dest="json_out", help="also write report.json here")
+    audit.add_argument("--reports", help="reports directory (default: $PMOPS_STATE_DIR/reports or ./reports)")
     audit.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
     comply = commands.add_parser(
         "comply", help="compliance run: every control on every host, with reports for auditors and CI",
-        description="Run audit.yml in check + diff mode through ansible-runner and the testinfra test of every "
-                    "catalogue control, and report per host and control (pass, fail with its evidence, waived "
-                    "with owner and expiry, not applicable, unreachable) in <reports>/<UTC time>/: report.json, "
+        description="Read each host's state in force in one round trip (effective sshd settings, the loaded "
+                    "firewall rules, every account, key and sudoers file, ...) and compare it on the controller with "
+                    "what the roles say it must be; run the testinfra test of every catalogue control that check "
+                    "does not decide alone; report per host and control (pass, fail with its evidence, waived with "
+                    "owner and expiry, not applicable, unreachable) in <reports>/<UTC time>/: report.json, "
                     "junit.xml, report.html. Changes nothing. Exit 0 when compliant, 1 when not.")
     comply.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
     comply.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
@@ -79,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     comply.add_argument("--reports", help="reports directory (default: $PMOPS_STATE_DIR/reports or ./reports)")
     comply.add_argument("--no-testinfra", dest="testinfra", action="store_false",
                         help="check mode only, without the testinfra checks")
+    comply.add_argument("--check-mode", action="store_true",
+                        help="also run site.yml in check + diff mode first: what a converge would change, with diffs")
+    comply.add_argument("--json", dest="json_out", help="also write report.json here")
     comply.add_argument("-j", "--jobs", type=positive_int, default=8,
                         help="hosts whose testinfra tests run at once (default 8)")
     comply.add_argument("-v", "--verbose", action="store_true", help="show Ansible's and pytest's output")
@@ -122,12 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "audit":
-            from pmops import audit
-            return audit.run(args.inventory, args.limit, args.json_out, args.verbose)
+            from pmops import comply
+            print("pmops: audit is `pmops comply --check-mode --no-testinfra`", file=sys.stderr, flush=True)
+            return comply.run(args.inventory, args.limit, reports_dir=args.reports, testinfra=False,
+                              verbose=args.verbose, check_mode=True, json_out=args.json_out)
         if args.command == "comply":
             from pmops import comply
             return comply.run(args.inventory, args.limit, args.threshold, args.reports, args.testinfra, args.verbose,
-                              jobs=args.jobs)
+                              jobs=args.jobs, check_mode=args.check_mode, json_out=args.json_out)
         if args.command in ("plan", "apply"):
             from pmops import change
             tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None

@@ -1,11 +1,18 @@
 """`pmops comply`: the compliance run auditors get, changing nothing on any host.
 
-1. audit.yml in check + diff mode through ansible-runner (every control checked by the code
-   that enforces it; /etc fingerprinted before and after; the exceptions register read);
-2. the testinfra test each catalogue control names, against the hosts that answered;
+1. comply.yml in check mode through ansible-runner: each host's state in force read in one
+   round trip (pmops_live_state) and what the roles say it must be (their `wanted` entry
+   points), compared on the controller by pmops.checks; /etc fingerprinted before and after;
+   the exceptions register read. With --check-mode, audit.yml instead: site.yml in check +
+   diff mode first (what a converge would change, claimed by the controls in the tasks' tags),
+   then the same;
+2. beside it, the testinfra test of each catalogue control that pmops.checks does not decide
+   by itself, against the hosts that answered;
 3. one result per host and control (pass, fail, waived, not applicable, ...; pmops.report),
    written to <reports>/<UTC time>/report.json, junit.xml and report.html, with the trend of
    the earlier reports beside it.
+
+`pmops audit` is the same run with --check-mode and without testinfra.
 
 Exit status: 0 when the run is compliant (score >= --threshold and nothing changed), 1 when
 not, 2 when it could not run.
@@ -27,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from pmops import PmopsError, __version__, audit, report, runlog, runner
+from pmops import PmopsError, __version__, audit, checks, report, runlog, runner
 
 ROOT = runner.ROOT
 
@@ -168,8 +175,15 @@ def summary_lines(rep: dict) -> list[str]:
     return lines
 
 
+def testinfra_controls(controls: list[dict]) -> list[dict]:
+    """The controls whose testinfra test comply runs: those pmops.checks does not decide alone."""
+    live = checks.controls_checked()
+    return [c for c in controls if c["id"] not in live]
+
+
 def run(inventory: str, limit: str | None = None, threshold: float = 100.0, reports_dir: str | None = None,
-        testinfra: bool = True, verbose: bool = False, jobs: int = 8) -> int:
+        testinfra: bool = True, verbose: bool = False, jobs: int = 8, check_mode: bool = False,
+        json_out: str | None = None) -> int:
     if not 0 <= threshold <= 100:
         raise PmopsError(f"--threshold must be a percentage between 0 and 100, got {threshold}")
     if not Path(inventory).exists():
@@ -189,12 +203,16 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     clock = time.monotonic()
     # testinfra starts on every host now and runs beside the check-mode run; the results of a
     # host that run cannot reach are dropped (it is reported unreachable, never compliant)
-    infra = Testinfra(controls, inventory, hosts, jobs).start() if testinfra and hosts else None
-    progress = runner.Progress("comply (check mode)")
+    tested_controls = testinfra_controls(controls)
+    infra = Testinfra(tested_controls, inventory, hosts, jobs).start() if testinfra and hosts and tested_controls else None
+    label = "comply (check mode + live state)" if check_mode else "comply (live state)"
+    progress = runner.Progress(label)
     if infra:
         progress.extra = infra.status
-    result = runner.run_playbook("playbooks/audit.yml", inventory, check=True, label="comply (check mode)",
-                                 limit=limit, verbose=verbose, log_path=outdir / "ansible.log", progress=progress)
+    result = runner.run_playbook("playbooks/audit.yml" if check_mode else "playbooks/comply.yml", inventory,
+                                 check=True, label=label, limit=limit, verbose=verbose,
+                                 log_path=outdir / "ansible.log", progress=progress)
+    ansible_done = round(time.monotonic() - clock, 1)
     if not result.events:
         raise PmopsError(f"the check-mode run produced no results (ansible exit {result.rc}); "
                          f"see {outdir / 'ansible.log'}:\n{result.log[-1500:]}")
@@ -205,15 +223,21 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
                  if not any(r["status"] == "unreachable" for r in d["controls"].values())]
     tested = {}
     if infra:
-        print(f"pmops: testinfra checks of {len(controls)} controls on {len(reachable)} reachable hosts",
+        print(f"pmops: testinfra checks of {len(tested_controls)} controls on {len(reachable)} reachable hosts "
+              f"({len(controls) - len(tested_controls)} decided by the state in force alone)",
               file=sys.stderr, flush=True)
         tested = infra.wait(outdir / "testinfra.log", keep=reachable, verbose=verbose)
+    testinfra_done = round(time.monotonic() - clock, 1) if infra else None
     facts = {"id": run_id, "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "finished": runlog.now(),
              "seconds": round(time.monotonic() - clock, 1), "inventory": shown, "limit": limit,
              "user": runlog.who(), "git_commit": commit, "git_dirty": dirty, "threshold": threshold,
-             "pmops_version": __version__, "testinfra": testinfra}
+             "pmops_version": __version__, "testinfra": testinfra, "check_mode": check_mode,
+             # seconds from the start until each part was done (they run side by side)
+             "phases": {"ansible": ansible_done, "testinfra": testinfra_done}}
     rep = report.build(facts, catalogue, audited, tested, report.earlier(reports))
     report.write(rep, outdir)
+    if json_out:
+        shutil.copyfile(outdir / "report.json", json_out)
     for line in summary_lines(rep):
         print(line)
     s = rep["summary"]

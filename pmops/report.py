@@ -11,7 +11,7 @@ report.json, schema "pmops-compliance/1" (fields are only ever added, never rena
   families     {family: {title, mlps, score, counts}}
   controls     [{id, title, family, mlps, cis}]  (the catalogue as it was)
   hosts        {host: {reachable, score, counts, changed_nothing, unclaimed_changes: [text],
-                       controls: {id: {status, evidence: [text], checks: {ansible, testinfra},
+                       controls: {id: {status, evidence: [text], checks: {ansible, testinfra, live?},
                                        waiver?: {owner, expires, ticket, reason, status}}}}}
   trend        [{id, started, score}]  (earlier reports beside this one, oldest first, and this one)
 
@@ -43,6 +43,8 @@ def merge(ansible: dict, testinfra: dict | None) -> dict:
     evidence = list(ansible.get("evidence", []))
     outcome = (testinfra or {}).get("outcome")
     checks = {"ansible": status, "testinfra": outcome or "not_run"}
+    if "live" in ansible:  # the check of the state in force (pmops.checks), already in status
+        checks["live"] = ansible["live"]
     result = {"status": status, "evidence": evidence, "checks": checks}
     if "waiver" in ansible:
         result["waiver"] = ansible["waiver"]

@@ -117,4 +117,7 @@ def history_lines(records: list[dict], last: int | None = None, verbose: bool = 
             for host, tasks in sorted((r.get("changed") or {}).items()):
                 for task in tasks:
                     lines.append(f"{'':>6}{host}: {task}")
+            for host, controls in sorted((r.get("unhealed") or {}).items()):
+                for cid in sorted(controls):
+                    lines.append(f"{'':>6}{host}: NOT PUT RIGHT {cid}: {'; '.join(controls[cid])[:200]}")
     return lines

@@ -1,5 +1,7 @@
-"""Audit-only runs (`pmops audit`) on a converged lab host: they report exactly the drifted
-controls, honour the exceptions register, and change nothing (/etc fingerprinted)."""
+"""Audit-only runs (`pmops audit`, which is `pmops comply --check-mode --no-testinfra`) on a
+converged lab host: they report exactly the drifted controls, with the check-mode diff and
+the state in force, honour a waiver without remediating it, and change nothing (/etc
+fingerprinted). Waived and expired exceptions in the report: tests/drills/test_comply.py."""
 
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ def fresh_ssh(command: str) -> subprocess.CompletedProcess:
 
 def audit(tmp_path: Path, inventory: str = "inventory/lab") -> tuple[int, dict, str]:
     out = tmp_path / "audit.json"
-    proc = subprocess.run([str(BIN / "pmops"), "audit", "-i", inventory, "--limit", HOST, "--json", str(out)],
+    out.unlink(missing_ok=True)
+    proc = subprocess.run([str(BIN / "pmops"), "audit", "-i", inventory, "--limit", HOST, "--json", str(out),
+                           "--reports", str(tmp_path / "reports")],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     report = json.loads(out.read_text())["hosts"][HOST] if out.exists() else {}
     return proc.returncode, report, proc.stdout + proc.stderr
@@ -43,8 +47,7 @@ def converge() -> None:
 
 
 def test_three_deviations_are_reported_exactly_and_nothing_changes(tmp_path):
-    code, report, out = audit(tmp_path)
-    assert code == 0 and failing(report) == set(), out
+    # exactly these three fail: nothing else was failing before them
     drift = fresh_ssh("sed -i 's/^PermitRootLogin no/PermitRootLogin yes/' /etc/ssh/sshd_config"
                       " && chmod 0644 /etc/shadow && rm /etc/sudoers.d/10-pmops-defaults")
     assert drift.returncode == 0, drift.stderr
@@ -53,32 +56,13 @@ def test_three_deviations_are_reported_exactly_and_nothing_changes(tmp_path):
         code, report, out = audit(tmp_path)
         assert code == 1, out
         assert failing(report) == {"SSH-01", "HARD-05", "HARD-09"}, out
-        assert report["etc_unchanged"], out
+        assert report["changed_nothing"], out
         assert fresh_ssh(ETC_SUM).stdout == before
         assert "permitrootlogin: effective yes, wanted no" in " ".join(report["controls"]["SSH-01"]["evidence"])
     finally:
         converge()
     code, report, out = audit(tmp_path)
     assert code == 0 and failing(report) == set(), out
-
-
-def test_a_waived_control_is_waived_and_an_expired_exception_fails(tmp_path):
-    inventory = tmp_path / "inventory"
-    shutil.copytree(ROOT / "inventory" / "lab", inventory)
-    register = [
-        {"control": "HARD-07", "hosts": [HOST], "reason": "Vendor banner during the pilot", "owner": "ops@example.cn",
-         "ticket": "CHG-1", "expires": "2099-12-31"},
-        {"control": "HARD-06", "groups": ["web"], "reason": "Old cron exception", "owner": "ops@example.cn",
-         "ticket": "CHG-2", "expires": "2020-01-31"},
-    ]
-    (inventory / "group_vars" / "all" / "exceptions.yml").write_text(yaml.safe_dump({"pmops_exceptions": register}))
-    code, report, out = audit(tmp_path, str(inventory))
-    assert code == 1, out
-    assert report["controls"]["HARD-07"]["status"] == "waived"
-    assert "2099-12-31" in report["controls"]["HARD-07"]["evidence"][0]
-    assert report["controls"]["HARD-06"]["status"] == "fail"
-    assert "exception expired on 2020-01-31" in report["controls"]["HARD-06"]["evidence"][0]
-    assert failing(report) == {"HARD-06"}, out
 
 
 def test_a_waived_control_is_not_remediated(tmp_path):

@@ -147,3 +147,24 @@ def test_auditors_read_the_logs_without_sudo(host, hostvars, person, duties):
     assert journal.returncode == 0, journal.stderr
     logs = login_as(hostvars, person, files[0], "test", "-r", "/var/log/auth.log")
     assert logs.returncode == 0, "the adm group reads /var/log"
+
+
+def test_every_account_that_can_log_in_is_known(host, hostvars, request):
+    """Every account with a login, a password, uid 0 or a privileged group is root, the
+    automation account, a system account or a person of the matrix (ACC-06): the same
+    verdict as pmops comply's (pmops/checks.py), from the account files read here."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from module_utils.pmops_live_state import accounts
+    from pmops.checks import unknown_accounts
+
+    state = accounts(*(host.file(f"/etc/{name}").content_string for name in ("passwd", "shadow", "group")))
+    state["authorized_keys"] = {}
+    for name, acc in state["accounts"].items():
+        keys = host.file(f"{acc['home']}/.ssh/authorized_keys")
+        if acc["home"] and keys.exists:
+            state["authorized_keys"][name] = [line for line in keys.content_string.splitlines() if line.strip()]
+    people = matrix(request.config).get("access_people", [])
+    wanted = {"access_wanted": {"automation_user": hostvars.get("ansible_user", "pmops"), "revoked": [],
+                                "people": [{"login": p["login"]} for p in people]}}
+    assert unknown_accounts(wanted, {"accounts": state}) == []

@@ -108,3 +108,16 @@ def test_the_firewall_is_loaded_and_drops_inbound_by_default(host):
     chain = host.run("nft list chain inet pmops input")
     assert chain.rc == 0, f"the pmops table is not loaded: {chain.stderr.strip()}"
     assert "policy drop;" in chain.stdout
+
+
+def test_only_the_ports_the_tier_opens_listen(host, hostvars, request):
+    """Outside loopback, every listening socket is on a port the tier policy opens here (NET-02):
+    the same verdict as pmops comply's (pmops/checks.py), from `ss` read here."""
+    from module_utils.pmops_live_state import parse_ss
+    from pmops.checks import sockets
+
+    policy, ssh_from = load(request.config)
+    rules = pmops_firewall_rules(policy.get("firewall_policy", {}), hostvars.get("group_names", []), {})
+    wanted = {"firewall_wanted": {"rules": rules, "ssh_port": hostvars.get("ssh_port", 22)}}
+    found = parse_ss(host.check_output("ss -Htulnp"))
+    assert sockets(wanted, {"sockets": found})["NET-02"] == []

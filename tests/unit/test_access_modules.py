@@ -110,11 +110,29 @@ def test_sessions_refuses_the_automation_account_and_root(capsys):
     assert result["failed"] and "refusing to end the sessions of root, pmops" in result["msg"]
 
 
+def test_sessions_refuses_an_account_that_shares_uid_0(capsys, monkeypatch):
+    """A second uid 0 (toor) owns root's processes: ending its sessions would end the host's."""
+    real = pwd.getpwnam
+
+    def fake(name):
+        if name == "toor":
+            return pwd.struct_passwd(("toor", "x", 0, 0, "", "/nonexistent", "/bin/sh"))
+        return real(name)
+    monkeypatch.setattr(pwd, "getpwnam", fake)
+    result = run_module("pmops_sessions", {"users": ["toor"], "protect_user": "pmops"}, capsys=capsys)
+    assert result["failed"] and "refusing to end the sessions of toor" in result["msg"]
+
+
 def test_sessions_ends_the_processes_of_an_account(capsys, monkeypatch):
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        me = pwd.getpwuid(os.getuid())
-        monkeypatch.setattr(pwd, "getpwnam", lambda name: me)
+        tester = pwd.struct_passwd(("tester", "x", 4242, 4242, "", "/home/tester", "/bin/sh"))
+
+        def getpwnam(name):
+            if name != "tester":
+                raise KeyError(name)
+            return tester
+        monkeypatch.setattr(pwd, "getpwnam", getpwnam)
         monkeypatch.setattr(helpers, "processes_of", lambda uid: [sleeper.pid] if sleeper.poll() is None else [])
         result = run_module("pmops_sessions", {"users": ["tester"], "protect_user": "pmops"}, check=True, capsys=capsys)
         assert result["changed"] and result["ended"] == {"tester": [sleeper.pid]} and sleeper.poll() is None

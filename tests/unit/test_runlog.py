@@ -53,6 +53,14 @@ def test_history_lists_commit_and_changed_tasks(tmp_path):
     assert lines[2].strip() == "web-01: ssh : Write sshd_config"
 
 
+def test_history_names_what_an_apply_could_not_put_right(tmp_path):
+    log = tmp_path / "apply.jsonl"
+    runlog.append(log, record(result="drift remains", unhealed={"backup-01": {"NET-02": ["tcp 0.0.0.0:4444 listens"]}}))
+    lines = runlog.history_lines(runlog.read(log), verbose=True)
+    assert "drift remains" in lines[1]
+    assert lines[-1].strip() == "backup-01: NOT PUT RIGHT NET-02: tcp 0.0.0.0:4444 listens"
+
+
 def test_who_names_the_sudo_caller_and_the_ci_user(monkeypatch):
     monkeypatch.setenv("SUDO_USER", "zhao.lei")
     monkeypatch.setenv("GITLAB_USER_LOGIN", "merge-bot")

@@ -1,0 +1,387 @@
+#!/usr/bin/python
+"""Read a host's security state as it is in force, in one round trip, changing nothing."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pmops_live_state
+short_description: Read the security state in force on a host (effective sshd settings, loaded firewall, accounts, units, sockets)
+description:
+  - Reads, in one call, what C(pmops comply) compares with the policy on the controller
+    (pmops/checks.py) - not the files Ansible would write, but what is in force.
+  - "It reads C(sshd -T) for the automation account's connection, sshd_config's owner and mode and
+    the host key files; the loaded nftables table as C(nft -j) prints it; every account with its
+    password state (never the hash), expiry and groups, every authorized_keys line of every
+    account and the files in /etc/sudoers.d; the load, active and enabled state of the named
+    systemd units; the listening sockets with their processes."
+  - Reads only. It never changes anything, so it runs the same in check mode and has no diff.
+version_added: "0.1.0"
+author: Power Marketing Ops
+options:
+  sshd:
+    description:
+      - The connection to evaluate C(sshd -T) for (C(user), C(host), C(addr)), so that Match
+        blocks apply as they would to that login. Omit to skip sshd.
+    type: dict
+  nftables_table:
+    description: The nftables table to list, as C(family name) (for example C(inet pmops)). Omit to skip.
+    type: str
+  accounts:
+    description: Read every account, group, authorized_keys file and sudoers.d file.
+    type: bool
+    default: false
+  units:
+    description: systemd units (services, timers, sockets) whose state to read.
+    type: list
+    elements: str
+    default: []
+  sockets:
+    description: Read the listening TCP and UDP sockets with their processes.
+    type: bool
+    default: false
+  files:
+    description:
+      - Files to read - owner, group, mode, type and, for a regular file of at most 64 KiB, the content.
+      - Name only files that hold no secret; use O(stats) for the others.
+    type: list
+    elements: path
+    default: []
+  stats:
+    description: Files whose owner, group, mode and type only are read (never the content).
+    type: list
+    elements: path
+    default: []
+  packages:
+    description: Debian packages whose installed version to read (none when not installed).
+    type: list
+    elements: str
+    default: []
+  unit_properties:
+    description: systemd units to the properties whose values in force to read (C(systemctl show -p)), e.g. a service's sandbox.
+    type: dict
+    default: {}
+  env_files:
+    description:
+      - Environment files (KEY=value lines) to the keys whose values to read; every other line,
+        a secret among them, is never read out.
+    type: dict
+    default: {}
+  postgresql:
+    description: Read PostgreSQL's client authentication rules as it parses them (C(pg_hba_file_rules)), its roles and its security settings, as the postgres account.
+    type: bool
+    default: false
+  nginx:
+    description: Read nginx's effective configuration (C(nginx -T)).
+    type: bool
+    default: false
+  probes:
+    description:
+      - Fixed read-only probes, by name - C(login_shell) (umask and TMOUT of a login shell),
+        C(sudoers_valid) (C(visudo -c)), C(setid_scan) (set-id and world-writable files on the root
+        file system), C(chrony_sources) (C(chronyc -n sources)).
+    type: list
+    elements: str
+    choices: [login_shell, sudoers_valid, setid_scan, chrony_sources]
+    default: []
+attributes:
+  check_mode:
+    support: full
+    details: It only reads, in check mode as outside it.
+  diff_mode:
+    support: none
+    details: It never changes anything, so there is nothing to show a diff of.
+"""
+
+EXAMPLES = r"""
+- name: Read the live state
+  pmops_live_state:
+    sshd: {user: pmops, host: localhost, addr: 127.0.0.1}
+    nftables_table: inet pmops
+    accounts: true
+    units: [ssh.service, nftables.service, chrony.service]
+    sockets: true
+  register: live
+"""
+
+RETURN = r"""
+state:
+  description: What is in force, by section; a section that was not asked for is absent.
+  returned: always
+  type: dict
+  contains:
+    container:
+      description: The container technology the host runs in (C(podman), C(docker)...), or empty on a machine or VM.
+      type: str
+    sshd:
+      description: "C(effective) ({key: [values]} from sshd -T, or C(error)), C(config) (owner, group, mode of sshd_config), C(host_keys) (key types whose files exist)."
+      type: dict
+    nftables:
+      description: "C(loaded) (whether the table exists), C(error), C(ruleset) (C(nft -j list table) output)."
+      type: dict
+    accounts:
+      description: "C(accounts) ({name, uid, gid, home, shell, login_shell, password (none, locked, set), expires, groups}), C(groups), C(authorized_keys) ({account: [lines]}), C(sudoers_d) (file names)."
+      type: dict
+    units:
+      description: "{unit: {load, active, sub, enabled}}"
+      type: dict
+    sockets:
+      description: "[{proto, address, port, process}]"
+      type: list
+    files:
+      description: "{path: {exists, type, owner, group, mode, content?}}"
+      type: dict
+    packages:
+      description: "{name: version, or null when not installed}"
+      type: dict
+    probes:
+      description: "{probe: {rc, out}}"
+      type: dict
+    unit_properties:
+      description: "{unit: {property: value}}"
+      type: dict
+    env_files:
+      description: "{path: {exists, values: {key: value}}}"
+      type: dict
+    postgresql:
+      description: "{hba: [{type, database, user, address, netmask, method, error}], roles: [{name, superuser, login}], settings: {name: value}}, or {error}"
+      type: dict
+    nginx:
+      description: "{rc, config}: the output of nginx -T (at most 256 KiB)"
+      type: dict
+"""
+
+import glob
+import grp
+import json
+import os
+import pwd
+import stat as st_mod
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pmops_live_state import accounts, parse_ss, parse_sshd_t, parse_systemctl_show
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+MAX_CONTENT = 64 * 1024
+PROBES = {
+    "login_shell": ["bash", "-lc", "umask; echo \"${TMOUT:-}\"; readonly -p | grep -c TMOUT || true"],
+    "sudoers_valid": ["visudo", "-c"],
+    "setid_scan": ["bash", "-c", "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run \\) -prune -o "
+                   "\\( -type f -perm /6000 -printf 'setid %p\\n' \\) -o \\( -type f -perm -0002 -printf 'writable %p\\n' \\) "
+                   "-o \\( -type d -perm -0002 ! -perm -1000 -printf 'unsticky %p\\n' \\)"],
+    "chrony_sources": ["chronyc", "-n", "sources"],
+}
+
+
+def _owner(path: str, content: bool = False) -> dict:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return {"exists": False}
+    kind = "link" if st_mod.S_ISLNK(st.st_mode) else "directory" if st_mod.S_ISDIR(st.st_mode) else \
+        "file" if st_mod.S_ISREG(st.st_mode) else "other"
+    if kind == "link":
+        target = os.readlink(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return {"exists": False, "type": "link", "target": target}
+    else:
+        target = None
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    info = {"exists": True, "type": kind, "owner": user, "group": group, "mode": "%04o" % (st.st_mode & 0o7777)}
+    if target is not None:
+        info["target"] = target
+    if content and os.path.isfile(path) and st.st_size <= MAX_CONTENT:
+        info["content"] = _read(path)
+    return info
+
+
+def _run(module, argv: list):
+    """run_command, or (None, '', 'not installed') when the program is not there."""
+    if module.get_bin_path(argv[0]) is None:
+        return None, "", f"{argv[0]}: not installed"
+    return module.run_command(argv)
+
+
+PG_QUERY = """SELECT json_build_object(
+ 'hba', (SELECT json_agg(json_build_object('type', type, 'database', database, 'user', user_name, 'address', address,
+                                           'netmask', netmask, 'method', auth_method, 'error', error) ORDER BY line_number)
+         FROM pg_hba_file_rules),
+ 'roles', (SELECT json_agg(json_build_object('name', rolname, 'superuser', rolsuper, 'login', rolcanlogin) ORDER BY rolname)
+           FROM pg_roles WHERE rolname !~ '^pg_'),
+ 'connections', (SELECT json_agg(json_build_object('user', a.usename, 'address', host(a.client_addr), 'ssl', s.ssl))
+                 FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                 WHERE a.backend_type = 'client backend' AND a.client_addr IS NOT NULL),
+ 'settings', (SELECT json_object_agg(name, setting) FROM pg_settings
+              WHERE name IN ('ssl', 'password_encryption', 'ssl_min_protocol_version', 'log_connections',
+                             'log_disconnections', 'listen_addresses')))"""
+
+
+def read_postgresql(module) -> dict:
+    if module.get_bin_path("psql") is None:
+        return {"error": "psql: not installed"}
+    rc, out, err = module.run_command(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-c", PG_QUERY])
+    if rc != 0:
+        return {"error": (err or out).strip()[:500]}
+    try:
+        return json.loads(out)
+    except ValueError as exc:
+        return {"error": f"psql printed no JSON: {exc}"}
+
+
+def read_unit_properties(module, wanted: dict) -> dict:
+    found = {}
+    for unit, props in sorted(wanted.items()):
+        rc, out, err = module.run_command(["systemctl", "show", "-p", ",".join(props), "--", unit])
+        found[unit] = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
+    return found
+
+
+def read_env(path: str, keys: list) -> dict:
+    if not os.path.isfile(path):
+        return {"exists": False}
+    values = {}
+    for line in _read(path).splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key in keys:
+            values[key] = value.strip().strip('"').strip("'")
+    return {"exists": True, "values": values}
+
+
+def read_packages(module, names: list) -> dict:
+    rc, out, err = module.run_command(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev} ${Version}\\n"] + list(names))
+    found = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1].startswith("ii"):
+            found[parts[0]] = parts[2]
+    return {name: found.get(name) for name in names}
+
+
+def read_sshd(module, conn: dict) -> dict:
+    spec = ",".join(f"{k}={conn[k]}" for k in ("user", "host", "addr") if conn.get(k))
+    rc, out, err = module.run_command(["/usr/sbin/sshd", "-T", "-C", spec] if spec else ["/usr/sbin/sshd", "-T"])
+    section = {"config": _owner("/etc/ssh/sshd_config"),
+               "host_keys": sorted(os.path.basename(p)[len("ssh_host_"):-len("_key")]
+                                   for p in glob.glob("/etc/ssh/ssh_host_*_key"))}
+    if rc == 0:
+        section["effective"] = parse_sshd_t(out)
+    else:
+        section["error"] = (err or out).strip()[:500]
+    return section
+
+
+def read_nftables(module, table: str) -> dict:
+    rc, out, err = module.run_command(["/usr/sbin/nft", "-j", "list", "table"] + table.split())
+    if rc != 0:
+        return {"loaded": False, "error": (err or out).strip()[:300]}
+    try:
+        return {"loaded": True, "ruleset": json.loads(out).get("nftables", [])}
+    except ValueError as exc:
+        return {"loaded": True, "error": f"nft -j printed no JSON: {exc}"}
+
+
+def read_accounts() -> dict:
+    section = accounts(_read("/etc/passwd"), _read("/etc/shadow"), _read("/etc/group"))
+    keys = {}
+    for name, acc in sorted(section["accounts"].items()):
+        path = os.path.join(acc["home"] or "/nonexistent", ".ssh", "authorized_keys")
+        if os.path.isfile(path):
+            keys[name] = [line.strip() for line in _read(path).splitlines()
+                          if line.strip() and not line.lstrip().startswith("#")]
+    section["authorized_keys"] = keys
+    section["sudoers_d"] = sorted(os.listdir("/etc/sudoers.d")) if os.path.isdir("/etc/sudoers.d") else []
+    return section
+
+
+def read_units(module, units: list) -> dict:
+    if not units:
+        return {}
+    rc, out, err = module.run_command(["systemctl", "show", "--property=Id,LoadState,ActiveState,SubState,UnitFileState,TimersCalendar",
+                                       "--"] + list(units))
+    if rc != 0:
+        module.fail_json(msg=f"systemctl show failed: {(err or out).strip()}")
+    found = parse_systemctl_show(out)
+    # systemctl show prints a block per unit in the order asked; a unit it cannot find is
+    # still listed (LoadState=not-found), so every asked unit has an answer
+    return {unit: found.get(unit, {"load": "not-found", "active": "inactive", "sub": "dead", "enabled": ""})
+            for unit in units}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            sshd=dict(type="dict"),
+            nftables_table=dict(type="str"),
+            accounts=dict(type="bool", default=False),
+            units=dict(type="list", elements="str", default=[]),
+            sockets=dict(type="bool", default=False),
+            files=dict(type="list", elements="path", default=[]),
+            stats=dict(type="list", elements="path", default=[]),
+            packages=dict(type="list", elements="str", default=[]),
+            probes=dict(type="list", elements="str", default=[], choices=sorted(PROBES)),
+            unit_properties=dict(type="dict", default={}),
+            postgresql=dict(type="bool", default=False),
+            env_files=dict(type="dict", default={}),
+            nginx=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    # a container (podman, docker, lxc...) cannot hold kernel-level state: checks say so
+    rc, out, err = _run(module, ["systemd-detect-virt", "--container"])
+    state = {"container": out.strip() if rc == 0 else ""}
+    if p["sshd"] is not None:
+        state["sshd"] = read_sshd(module, p["sshd"])
+    if p["nftables_table"]:
+        if len(p["nftables_table"].split()) != 2:
+            module.fail_json(msg=f"nftables_table must be 'FAMILY NAME' (for example 'inet pmops'), got {p['nftables_table']!r}")
+        state["nftables"] = read_nftables(module, p["nftables_table"])
+    if p["accounts"]:
+        state["accounts"] = read_accounts()
+    if p["units"]:
+        state["units"] = read_units(module, p["units"])
+    if p["sockets"]:
+        rc, out, err = module.run_command(["ss", "-Htulnp"])
+        if rc != 0:
+            module.fail_json(msg=f"ss failed: {(err or out).strip()}")
+        state["sockets"] = parse_ss(out)
+    if p["files"] or p["stats"]:
+        state["files"] = {path: _owner(path) for path in p["stats"]}
+        state["files"].update({path: _owner(path, content=True) for path in p["files"]})
+    if p["packages"]:
+        state["packages"] = read_packages(module, p["packages"])
+    if p["unit_properties"]:
+        state["unit_properties"] = read_unit_properties(module, p["unit_properties"])
+    if p["env_files"]:
+        state["env_files"] = {path: read_env(path, keys) for path, keys in sorted(p["env_files"].items())}
+    if p["postgresql"]:
+        state["postgresql"] = read_postgresql(module)
+    if p["nginx"]:
+        rc, out, err = _run(module, ["nginx", "-T"])
+        state["nginx"] = {"rc": rc, "config": out[:4 * MAX_CONTENT], "error": err.strip()[-500:] if rc else ""}
+    if p["probes"]:
+        state["probes"] = {}
+        for name in p["probes"]:
+            rc, out, err = _run(module, PROBES[name])
+            state["probes"][name] = {"rc": rc, "out": (out + err)[-MAX_CONTENT:]}
+    module.exit_json(changed=False, state=state)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,968 @@
+"""Control checks on the controller: the state in force against the policy.
+
+`pmops comply` reads, in one round trip per host, what is in force (the pmops_live_state
+module: `sshd -T`, the loaded nftables table, every account, key and sudoers file) and what
+the roles say it must be (their `wanted` entry points: ssh_wanted, firewall_wanted,
+access_wanted). The functions here compare the two. They are pure: no host, no Ansible, so
+every verdict is unit-tested (tests/unit/test_checks.py) with the state a real host printed.
+
+Each check returns {control id: [problems]}: an empty list is a pass, and every problem is a
+line of evidence that names what is extra, missing or different. A check whose inputs are
+missing (the role does not apply, the section was not read) returns nothing for its controls,
+and the other evidence (check mode, testinfra) decides them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import json
+import re
+from collections import defaultdict
+from typing import Callable, Iterable
+
+Problems = dict[str, list[str]]
+CHECKS: list[tuple[tuple[str, ...], bool, Callable[[dict, dict], Problems]]] = []
+
+# Groups whose members can read or change what only administrators may: a member who is not
+# root, the automation account or a person of the access matrix is drift.
+PRIVILEGED_GROUPS = frozenset({"root", "sudo", "adm", "shadow", "disk", "wheel", "staff", "systemd-journal"})
+# The first UID useradd gives a person (login.defs UID_MIN); below it are the system's own.
+UID_MIN = 1000
+
+
+def check(*ids: str, complete: bool = True):
+    """Register a check for these control ids. A complete check decides its controls on every
+    host its role applies to; a partial one (complete=False) only on some, and the control's
+    testinfra test still runs."""
+    def register(func):
+        CHECKS.append((ids, complete, func))
+        return func
+    return register
+
+
+def controls_checked() -> set[str]:
+    """The controls whose verdict comes from the state in force alone."""
+    return {cid for ids, complete, _ in CHECKS if complete for cid in ids}
+
+
+# ------------------------------------------------------------------ sshd
+@check("SSH-01", "SSH-02", "SSH-03", "SSH-04", "SSH-05", "SSH-06", "SSH-07", "SSH-08", "SSH-09")
+def sshd(wanted: dict, live: dict) -> Problems:
+    want, state = wanted.get("ssh_wanted"), live.get("sshd")
+    if not want or not state:
+        return {}
+    controls = sorted({s["control"] for s in want.get("settings", [])} | ({"SSH-04"} if want.get("host_key_types") else set()))
+    problems: Problems = {cid: [] for cid in controls}
+    if "error" in state:
+        for cid in controls:
+            if cid != "SSH-09":
+                problems[cid].append(f"sshd -T failed, so no setting is in force as wanted: {state['error']}")
+    effective = state.get("effective", {})
+    config = state.get("config", {})
+    for setting in want.get("settings", []):
+        key, cid = setting["key"], setting["control"]
+        if key == "sshd_config owner and mode":
+            value = f"{config.get('owner', '')} {config.get('mode', '')}" if config.get("exists") else "(missing)"
+        elif "error" in state:
+            continue
+        else:
+            value = " ".join(effective.get(key, []))
+        if str(value) != str(setting["want"]):
+            problems[cid].append(f"{key}: effective {value or '(unset)'}, wanted {setting['want'] or '(unset)'}")
+    types = want.get("host_key_types")
+    if types:
+        have, need = set(state.get("host_keys", [])), set(types)
+        if have != need:
+            problems["SSH-04"].append(f"host key files: {_delta(have, need)}")
+    return problems
+
+
+# ------------------------------------------------------------------ nftables
+def _value(node) -> str:
+    """One side of an nft JSON expression as nft would print it."""
+    if isinstance(node, dict):
+        if "payload" in node:
+            return f"{node['payload'].get('protocol', '')} {node['payload'].get('field', '')}".strip()
+        if "meta" in node:
+            return f"meta {node['meta'].get('key', '')}"
+        if "ct" in node:
+            return f"ct {node['ct'].get('key', '')}"
+        if "prefix" in node:
+            return f"{node['prefix']['addr']}/{node['prefix']['len']}"
+        if "range" in node:
+            return "-".join(_value(v) for v in node["range"])
+        if "set" in node:
+            return "{ " + ", ".join(sorted(_value(v) for v in node["set"])) + " }"
+        return " ".join(f"{k} {_value(v)}" for k, v in sorted(node.items()))
+    if isinstance(node, list):
+        return ",".join(sorted(_value(v) for v in node))
+    return str(node)
+
+
+def _statement(expr: dict) -> str:
+    (kind, body), = expr.items()
+    if kind == "match":
+        left = _value(body["left"])
+        # meta l4proto, iifname and friends print without "meta" in nft's own syntax
+        left = left.replace("meta iif", "iif").replace("meta l4proto", "meta l4proto")
+        op = body.get("op", "==")
+        return f"{left} {_value(body['right'])}" if op in ("==", "in") else f"{left} {op} {_value(body['right'])}"
+    if kind in ("accept", "drop", "reject", "return"):
+        return kind
+    if kind == "counter":
+        return ""  # counters change by themselves; they are no part of the policy
+    if kind == "limit":
+        return f"limit rate {body.get('rate')}/{body.get('per')}"
+    if kind == "log":
+        return f"log prefix \"{body.get('prefix', '')}\" level {body.get('level', 'warn')}"
+    return f"{kind} {_value(body)}"
+
+
+def nft_rules(ruleset: list[dict]) -> dict[str, list[str]]:
+    """`nft -j list table` output to {chain: ["policy drop", rule, ...]}: each rule as one
+    line of its statements (counters and handles left out, sets sorted), comment last."""
+    chains: dict[str, list[str]] = {}
+    sets: dict[str, list[str]] = {}
+    for entry in ruleset:
+        if "chain" in entry:
+            chain = entry["chain"]
+            head = f"hook {chain.get('hook')} policy {chain.get('policy')}" if chain.get("hook") else "regular"
+            chains.setdefault(chain["name"], []).insert(0, head)
+        elif "set" in entry:
+            s = entry["set"]
+            sets[s["name"]] = sorted(_value(e) for e in s.get("elem", []))
+        elif "rule" in entry:
+            rule = entry["rule"]
+            words = [w for w in (_statement(e) for e in rule.get("expr", [])) if w]
+            line = " ".join(words)
+            if rule.get("comment"):
+                line += f" comment \"{rule['comment']}\""
+            chains.setdefault(rule["chain"], []).append(line)
+    for name, elements in sets.items():
+        chains.setdefault("sets", []).append(f"set {name} = {{ {', '.join(elements)} }}")
+    return chains
+
+
+def wanted_nft_rules(want: dict) -> dict[str, list[str]]:
+    """The same lines as nft_rules() for the rule set roles/firewall/templates/nftables.conf.j2
+    renders from firewall_wanted (keep the two in step)."""
+    v4 = sorted(s for s in want["ssh_sources"] if ":" not in s)
+    v6 = sorted(s for s in want["ssh_sources"] if ":" in s)
+    ssh, canary = want["ssh_port"], want["canary_port"]
+    lines = ["hook input policy drop",
+             "ct state established,related accept",
+             "ct state invalid drop",
+             "iif lo accept"]
+    if want.get("icmp", True):
+        lines += ["meta l4proto icmp limit rate 50/second accept", "meta l4proto ipv6-icmp accept"]
+    lines += [f"tcp dport {ssh} ip saddr @ssh_from_v4 accept comment \"ssh: admin networks and control node\"",
+              f"tcp dport {ssh} ip6 saddr @ssh_from_v6 accept comment \"ssh: admin networks and control node\"",
+              f"tcp dport {canary} ip saddr @ssh_from_v4 accept comment \"ssh canary during a change\""]
+    for rule in want["rules"]:
+        port = str(rule["port"])
+        comment = f" comment \"{rule['comment']}\""
+        if rule.get("sources") is None:
+            lines.append(f"{rule['proto']} dport {port} accept{comment}")
+            continue
+        for family, addrs in (("ip", [s for s in rule["sources"] if ":" not in s]),
+                              ("ip6", [s for s in rule["sources"] if ":" in s])):
+            if addrs:
+                shown = _value({"set": addrs}) if len(addrs) > 1 else addrs[0]
+                lines.append(f"{rule['proto']} dport {port} {family} saddr {shown} accept{comment}")
+    if want.get("log_prefix"):
+        lines.append(f"limit rate 5/minute log prefix \"{want['log_prefix']}\" level info")
+    return {"input": lines,
+            "forward": [f"hook forward policy {want.get('forward_policy', 'drop')}"],
+            "output": ["hook output policy accept"],
+            "sets": [f"set ssh_from_v4 = {{ {', '.join(v4)} }}", f"set ssh_from_v6 = {{ {', '.join(v6)} }}"]}
+
+
+@check("NET-01")
+def nftables(wanted: dict, live: dict) -> Problems:
+    want, state = wanted.get("firewall_wanted"), live.get("nftables")
+    if not want or state is None:
+        return {}
+    if not state.get("loaded"):
+        return {"NET-01": [f"the rule set is not loaded (table {want['table']}): {state.get('error') or 'no table'}"]}
+    if "error" in state:
+        return {"NET-01": [f"the loaded rule set could not be read: {state['error']}"]}
+    have, need = nft_rules(state.get("ruleset", [])), wanted_nft_rules(want)
+    problems = []
+    for chain in sorted(set(have) | set(need)):
+        extra = _multiset_minus(have.get(chain, []), need.get(chain, []))
+        missing = _multiset_minus(need.get(chain, []), have.get(chain, []))
+        problems += [f"{chain}: loaded but not in the policy: {line}" for line in extra]
+        problems += [f"{chain}: in the policy but not loaded: {line}" for line in missing]
+        if not extra and not missing and have.get(chain) != need.get(chain) and chain != "sets":
+            problems.append(f"{chain}: the rules are loaded in another order than the policy's")
+    return {"NET-01": problems}
+
+
+# ------------------------------------------------------------------ accounts
+def _key_blob(line: str) -> str | None:
+    parts = line.split()
+    for index, part in enumerate(parts[:-1]):
+        if part.startswith(("ssh-", "ecdsa-", "sk-")):
+            return parts[index + 1]
+    return None
+
+
+def _key_name(line: str) -> str:
+    parts = line.split()
+    blob = _key_blob(line) or ""
+    comment = " ".join(parts[parts.index(blob) + 1:]) if blob in parts else ""
+    return f"...{blob[-12:]} {comment}".strip()
+
+
+@check("ACC-01", "ACC-02", "ACC-03", "ACC-04", "ACC-05", "ACC-06")
+def access(wanted: dict, live: dict) -> Problems:
+    want, state = wanted.get("access_wanted"), live.get("accounts")
+    if not want or not state:
+        return {}
+    accounts, keys = state["accounts"], state.get("authorized_keys", {})
+    people = {p["login"]: p for p in want["people"]}
+    automation = want["automation_user"]
+    problems: Problems = {cid: [] for cid in ("ACC-01", "ACC-02", "ACC-04", "ACC-05", "ACC-06")}
+    for login, person in sorted(people.items()):
+        acc = accounts.get(login)
+        if acc is None:
+            problems["ACC-01"].append(f"{login}: no account, but the matrix lets them onto this host")
+            continue
+        if acc["uid"] != int(person["uid"]):
+            problems["ACC-01"].append(f"{login}: uid {acc['uid']}, the matrix says {person['uid']}")
+        groups = set(acc["groups"][1:])
+        if groups != set(person["groups"]):
+            problems["ACC-01"].append(f"{login}: groups {_delta(groups, set(person['groups']))}")
+        if not acc["login_shell"]:
+            problems["ACC-01"].append(f"{login}: shell {acc['shell']} does not let them log in")
+        have = {_key_blob(k): k for k in keys.get(login, []) if _key_blob(k)}
+        need = {_key_blob(k): k for k in person.get("keys", []) if _key_blob(k)}
+        problems["ACC-02"] += [f"{login}: key not installed: {_key_name(need[b])}" for b in sorted(set(need) - set(have))]
+        problems["ACC-04"] += [f"{login}: key the matrix does not name: {_key_name(have[b])}"
+                               for b in sorted(set(have) - set(need))]
+    problems["ACC-03"] = []
+    for name, rules in sorted((want.get("sudoers_rules") or {}).items()):
+        path = f"/etc/sudoers.d/{name}"
+        if "files" in live:
+            problems["ACC-03"] += _owner_mode(live, path, "root", None, "0440")
+            have = _lines(_content(live, path))
+            if _file(live, path).get("exists") and have != [" ".join(r.split()) for r in rules]:
+                problems["ACC-03"].append(f"{path}: {' | '.join(have) or '(empty)'}; wanted {' | '.join(rules)}")
+    for name in sorted(set(state.get("sudoers_d", [])) - set(want["sudoers"])):
+        problems["ACC-04"].append(f"/etc/sudoers.d/{name}: a sudoers file the matrix does not name")
+    for login in sorted(want["revoked"]):
+        acc = accounts.get(login)
+        if acc is None:
+            continue
+        if acc["login_shell"] or not expired(acc):
+            problems["ACC-05"].append(f"{login}: access revoked, but the account is not locked "
+                                      f"(shell {acc['shell']}, password {acc['password']}, expires {acc.get('expires')})")
+        if keys.get(login):
+            problems["ACC-05"].append(f"{login}: access revoked, but {len(keys[login])} authorized key(s) remain")
+        if acc["groups"][1:]:
+            problems["ACC-05"].append(f"{login}: access revoked, but still in {', '.join(acc['groups'][1:])}")
+    # accounts another role owns and checks (backup_wanted: the repository's SFTP accounts)
+    owned = {name for key, value in wanted.items() if key != "access_wanted" and isinstance(value, dict)
+             for name in (value.get("accounts") or {})}
+    known = set(people) | {"root", automation} | owned
+    for name, acc in sorted(accounts.items()):
+        if name in known:
+            continue
+        if name in want["revoked"]:
+            continue  # ACC-05 above
+        reasons = unknown_account_reasons(acc, bool(keys.get(name)))
+        if reasons:
+            problems["ACC-06"].append(f"{name} (uid {acc['uid']}): {', '.join(reasons)}; "
+                                      "neither a system account, the automation account nor a person of the matrix")
+        elif keys.get(name):
+            problems["ACC-04"].append(f"{name}: {len(keys[name])} authorized key(s), but the matrix names no keys for it")
+    return problems
+
+
+def expired(acc: dict) -> bool:
+    """Locked the way a revocation locks: expired on day 0 or 1 (pam_unix refuses every login)."""
+    return acc.get("expires") in (0, 1)
+
+
+def unknown_accounts(wanted: dict, live: dict) -> list[str]:
+    """The accounts a converge must lock: ACC-06's drift (for the access role)."""
+    want, state = wanted.get("access_wanted"), live.get("accounts")
+    if not want or not state:
+        return []
+    known = {p["login"] for p in want["people"]} | {"root", want["automation_user"]} | set(want["revoked"])
+    keys = state.get("authorized_keys", {})
+    return sorted(name for name, acc in state["accounts"].items()
+                  if name not in known and unknown_account_reasons(acc, bool(keys.get(name))))
+
+
+def unknown_account_reasons(acc: dict, has_keys: bool = False) -> list[str]:
+    """Why an account that is not root, the automation account or a person would be drift.
+
+    A system account (uid below UID_MIN) may keep the shell its package gave it (postgres:
+    /bin/bash, sync: /bin/sync), because nobody can log in to it: no password, no key. Above
+    UID_MIN a login shell alone is drift. Any account with a password that works, an empty
+    password, uid 0 or a privileged group is drift, unless it is locked as a revocation locks
+    it (expired: pam_unix refuses it, whatever its uid; the access role does this to drift,
+    deleting nothing). A locked duplicate of uid 0 stays for an administrator to remove.
+    """
+    if expired(acc):
+        return []  # locked as a revocation locks it: nobody can log in to it
+    reasons = []
+    if acc["uid"] == 0:
+        reasons.append("uid 0")
+    if acc["login_shell"] and (acc["uid"] >= UID_MIN or acc["password"] != "locked" or has_keys):
+        reasons.append(f"login shell {acc['shell']}" + (" and authorized keys" if has_keys else ""))
+    if acc["password"] in ("set", "none"):
+        reasons.append("no password needed" if acc["password"] == "none" else "a usable password")
+    privileged = sorted(set(acc["groups"]) & PRIVILEGED_GROUPS)
+    if privileged:
+        reasons.append(f"in {', '.join(privileged)}")
+    return reasons
+
+
+@check("BKP-02")
+def backup_accounts(wanted: dict, live: dict) -> Problems:
+    want, state = wanted.get("backup_wanted"), live.get("accounts")
+    if not want or not state:
+        return {}
+    if not want.get("accounts"):
+        return {"BKP-02": [NOT_APPLICABLE, f"the repository's accounts are checked on {want.get('repository_host')}"]}
+    accounts, keys = state["accounts"], state.get("authorized_keys", {})
+    problems = []
+    for name, spec in sorted(want["accounts"].items()):
+        acc = accounts.get(name)
+        if acc is None:
+            problems.append(f"{name}: no account")
+            continue
+        if acc["login_shell"] or acc["password"] != "locked":
+            problems.append(f"{name}: shell {acc['shell']}, password {acc['password']}: not SFTP-only")
+        lines = keys.get(name, [])
+        if len(lines) > 1:
+            problems.append(f"{name}: {len(lines)} keys, wanted one")
+        for line in lines:
+            options = line.split()[0] if not line.startswith(("ssh-", "ecdsa-", "sk-")) else ""
+            if "restrict" not in options.split(",") or f'from="{spec["from"]}"' not in options.split(","):
+                problems.append(f"{name}: key {_key_name(line)} is not restricted to from=\"{spec['from']}\"")
+    members = sorted(n for n, a in accounts.items() if want["group"] in a["groups"] and n not in want["accounts"])
+    problems += [f"{n}: in {want['group']}, but not an account of a backup client" for n in members]
+    return {"BKP-02": problems}
+
+
+# ------------------------------------------------------------------ files, units, packages
+def _file(live: dict, path: str) -> dict:
+    return (live.get("files") or {}).get(path) or {"exists": False}
+
+
+def _content(live: dict, path: str) -> str | None:
+    f = _file(live, path)
+    return f.get("content") if f.get("exists") else None
+
+
+def _lines(text: str | None) -> list[str]:
+    """Non-empty, non-comment lines, whitespace squeezed."""
+    return [" ".join(line.split()) for line in (text or "").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _need_lines(live: dict, path: str, wanted: list[str]) -> list[str]:
+    """Problems when the file is missing or lacks one of the wanted lines (compared squeezed)."""
+    text = _content(live, path)
+    if text is None:
+        return [f"{path}: missing"]
+    have = set(_lines(text))
+    return [f"{path}: no line '{line}'" for line in wanted if " ".join(line.split()) not in have]
+
+
+def _owner_mode(live: dict, path: str, owner: str, group: str | None, mode: str) -> list[str]:
+    f = _file(live, path)
+    if not f.get("exists"):
+        return [f"{path}: missing"]
+    have = (f.get("owner"), f.get("group") if group else None, f.get("mode"))
+    need = (owner, group, mode)
+    if have != need:
+        return [f"{path}: {' '.join(x for x in have if x)}, wanted {' '.join(x for x in need if x)}"]
+    return []
+
+
+def _unit(live: dict, name: str) -> dict:
+    return (live.get("units") or {}).get(name) or {}
+
+
+def _unit_state(live: dict, name: str, active: bool | None = True, enabled: bool | None = True) -> list[str]:
+    unit = _unit(live, name)
+    problems = []
+    if active is not None and (unit.get("active") == "active") != active:
+        problems.append(f"{name}: {unit.get('active', 'unknown')}, wanted {'active' if active else 'not active'}")
+    if enabled is not None and (unit.get("enabled") in ("enabled", "static", "alias")) != enabled:
+        problems.append(f"{name}: {unit.get('enabled') or 'not installed'}, wanted {'enabled' if enabled else 'disabled'}")
+    return problems
+
+
+def _probe(live: dict, name: str) -> dict:
+    return (live.get("probes") or {}).get(name) or {"rc": None, "out": ""}
+
+
+# ------------------------------------------------------------------ baseline
+@check("BASE-01", "BASE-02", "BASE-03")
+def baseline(wanted: dict, live: dict) -> Problems:
+    want = wanted.get("baseline_wanted")
+    if not want or "files" not in live:
+        return {}
+    on = want.get("enabled", {})
+    out: Problems = {}
+    if on.get("time_sync", True):
+        problems = _unit_state(live, "chrony.service")
+        problems += _need_lines(live, "/etc/chrony/chrony.conf",
+                                [f"server {s} iburst" for s in want["ntp_servers"]] + [f"pool {p} iburst" for p in want["ntp_pools"]])
+        sources = _probe(live, "chrony_sources")["out"]
+        problems += [f"chronyc sources: {s} is not a source of the running chronyd" for s in want["ntp_servers"]
+                     if s.replace(".", "").isdigit() and s not in sources]
+        out["BASE-01"] = problems
+    if on.get("journald", True):
+        path = "/etc/systemd/journald.conf.d/60-pmops.conf"
+        problems = _owner_mode(live, path, "root", None, "0644") + _need_lines(
+            live, path, [f"{k}={v}" for k, v in want["journald"].items()])
+        if want["journald"].get("Storage") == "persistent" and _file(live, "/var/log/journal").get("type") != "directory":
+            problems.append("/var/log/journal: missing, so the journal is not kept across reboots")
+        problems += _unit_state(live, "systemd-journald.service", enabled=None)
+        out["BASE-02"] = problems
+    if on.get("asset", True):
+        path = "/etc/ansible/facts.d/asset.fact"
+        problems = _owner_mode(live, path, "root", None, "0644")
+        try:
+            fact = json.loads(_content(live, path) or "")
+        except ValueError:
+            fact = None
+        if fact is None:
+            problems.append(f"{path}: not JSON")
+        else:
+            problems += [f"{path}: {k} is {fact.get(k)!r}, wanted {v!r}" for k, v in want["asset"].items() if fact.get(k) != v]
+        out["BASE-03"] = problems
+    return out
+
+
+# ------------------------------------------------------------------ hardening
+def _login_defs(text: str | None) -> dict[str, str]:
+    return dict(line.split(None, 1) for line in _lines(text) if len(line.split(None, 1)) == 2)
+
+
+@check("HARD-01", "HARD-02", "HARD-03", "HARD-04", "HARD-05", "HARD-06", "HARD-07", "HARD-08", "HARD-09",
+       "HARD-10", "HARD-11", "HARD-12", "HARD-13", "HARD-15", "HARD-16", "HARD-17")
+def hardening(wanted: dict, live: dict) -> Problems:
+    want = wanted.get("hardening_wanted")
+    if not want or "files" not in live:
+        return {}
+    on = want.get("enabled", {})
+    container = bool(live.get("container"))
+    out: Problems = {}
+    if on.get("sysctl", True):
+        problems = _need_lines(live, want["sysctl_file"], [f"{k} = {v}" for k, v in want["sysctl"].items()])
+        if not container:
+            for key, value in want["sysctl"].items():
+                f = _file(live, "/proc/sys/" + key.replace(".", "/"))
+                now = " ".join((f.get("content") or "").split()) if f.get("exists") else "(no such parameter)"
+                if now != " ".join(str(value).split()):
+                    problems.append(f"{key}: {now} in force, wanted {value}")
+        out["HARD-01"] = problems
+    if on.get("login_defs", True):
+        have = _login_defs(_content(live, "/etc/login.defs"))
+        out["HARD-02"] = [f"/etc/login.defs: {k} {have.get(k, '(unset)')}, wanted {v}"
+                          for k, v in want["login_defs"].items() if k != "UMASK" and have.get(k) != str(v)]
+    if on.get("core_dumps", True):
+        out["HARD-03"] = (_need_lines(live, "/etc/security/limits.d/60-pmops-core.conf", ["* hard core 0"])
+                          + _need_lines(live, "/etc/systemd/coredump.conf.d/60-pmops.conf", ["Storage=none"]))
+        dumpable = _file(live, "/proc/sys/fs/suid_dumpable")
+        if not container and dumpable.get("exists") and (dumpable.get("content") or "").strip() != "0":
+            out["HARD-03"].append(f"fs.suid_dumpable: {(dumpable.get('content') or '').strip()} in force, wanted 0")
+    if on.get("shell", True) or on.get("login_defs", True):
+        problems = []
+        umask = "0" + str(want["umask"]).lstrip("0").rjust(3, "0")
+        have = _login_defs(_content(live, "/etc/login.defs"))
+        if have.get("UMASK") != str(want["umask"]):
+            problems.append(f"/etc/login.defs: UMASK {have.get('UMASK', '(unset)')}, wanted {want['umask']}")
+        shell = (_probe(live, "login_shell")["out"] + "\n\n\n").splitlines()
+        if shell[0].strip() != umask:
+            problems.append(f"a login shell's umask is {shell[0].strip() or '(none)'}, wanted {umask}")
+        if int(want["shell_timeout"]) > 0:
+            if shell[1].strip() != str(want["shell_timeout"]):
+                problems.append(f"a login shell's TMOUT is {shell[1].strip() or '(unset)'}, wanted {want['shell_timeout']}")
+            if shell[2].strip() != "1":
+                problems.append("TMOUT is not read-only in a login shell")
+        out["HARD-04"] = problems
+    if on.get("sudo", True):
+        path = "/etc/sudoers.d/10-pmops-defaults"
+        problems = _owner_mode(live, path, "root", None, "0440")
+        problems += _need_lines(live, path, ["Defaults use_pty", f'Defaults logfile="{want["sudo_logfile"]}"'])
+        valid = _probe(live, "sudoers_valid")
+        if valid["rc"] not in (0, None):
+            problems.append(f"visudo -c: {valid['out'].strip()}")
+        out["HARD-05"] = problems
+    if on.get("cron", True):
+        problems = []
+        for tool in ("cron", "at"):
+            path = f"/etc/{tool}.allow"
+            problems += _owner_mode(live, path, "root", None, "0640")
+            listed = _lines(_content(live, path))
+            if _file(live, path).get("exists") and listed != list(want["cron_allow"]):
+                problems.append(f"{path}: {', '.join(listed) or '(empty)'}, wanted {', '.join(want['cron_allow'])}")
+            if _file(live, f"/etc/{tool}.deny").get("exists"):
+                problems.append(f"/etc/{tool}.deny exists: a deny list lets every other user in")
+        out["HARD-06"] = problems
+    if on.get("banner", True):
+        out["HARD-07"] = [f"{path}: not the legal banner" for path in ("/etc/issue", "/etc/motd")
+                          if (_content(live, path) or "").strip() != want["banner_text"].strip()]
+    if on.get("modules", True):
+        text = _lines(_content(live, "/etc/modprobe.d/60-pmops-blacklist.conf"))
+        problems = [f"kernel module {m} can load (no 'install {m} /bin/false')" for m in want["modules_refused"]
+                    if f"install {m} /bin/false" not in text]
+        problems += [f"kernel module {m} is refused, but this host's profile allows it" for m in want["modules_allowed"]
+                     if f"install {m} /bin/false" in text]
+        out["HARD-08"] = problems
+    if on.get("file_perms", True):
+        out["HARD-09"] = [p for f in want["sensitive_files"] if _file(live, f["path"]).get("exists") or f["path"] in (
+            "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
+            for p in _owner_mode(live, f["path"], f["owner"], f["group"], f["mode"])]
+    if on.get("packages", True):
+        installed = live.get("packages") or {}
+        out["HARD-10"] = [f"package {p} is installed ({installed[p]}), and must not be" for p in want["packages_absent"]
+                          if installed.get(p)]
+    if on.get("updates", True):
+        problems = _need_lines(live, "/etc/apt/apt.conf.d/52pmops-unattended-upgrades",
+                               [f'"{o}";' for o in want["updates_origins"]])
+        if not want["updates_reboot"]:
+            problems += _need_lines(live, "/etc/apt/apt.conf.d/52pmops-unattended-upgrades",
+                                    ['Unattended-Upgrade::Automatic-Reboot "false";'])
+        problems += _need_lines(live, "/etc/apt/apt.conf.d/20auto-upgrades", ['APT::Periodic::Unattended-Upgrade "1";'])
+        timer = _unit(live, "apt-daily-upgrade.timer")
+        problems += _unit_state(live, "apt-daily-upgrade.timer", active=None)
+        if want["updates_window"].split()[0] not in timer.get("calendar", ""):
+            problems.append(f"apt-daily-upgrade.timer runs at {timer.get('calendar') or '(no calendar)'}, "
+                            f"wanted the window {want['updates_window']}")
+        out["HARD-11"] = problems
+    if on.get("pam", True):
+        auth = _lines(_content(live, "/etc/pam.d/common-auth"))
+        problems = [f"/etc/pam.d/common-auth: no line '{line}'" for line in
+                    ("auth required pam_faillock.so preauth", "auth [default=die] pam_faillock.so authfail") if line not in auth]
+        problems += [f"/etc/pam.d/common-auth: '{line}' lets an empty password in" for line in auth if "nullok" in line]
+        problems += _need_lines(live, "/etc/pam.d/common-account", ["account required pam_faillock.so"])
+        password = _lines(_content(live, "/etc/pam.d/common-password"))
+        if not any(line.startswith("password requisite pam_pwquality.so") for line in password):
+            problems.append("/etc/pam.d/common-password: pam_pwquality.so is not requisite")
+        if not any(f"pam_pwhistory.so use_authtok remember={want['password_history']}" in line for line in password):
+            problems.append(f"/etc/pam.d/common-password: pam_pwhistory does not remember {want['password_history']}")
+        problems += _need_lines(live, "/etc/security/pwquality.conf",
+                                [f"minlen = {want['password_min_length']}", f"minclass = {want['password_min_classes']}"])
+        problems += _need_lines(live, "/etc/security/faillock.conf", [f"deny = {want['faillock_deny']}"])
+        problems += [f"{m}: missing, so the PAM stack cannot load it" for m in
+                     ("/usr/lib/x86_64-linux-gnu/security/pam_faillock.so", "/usr/lib/x86_64-linux-gnu/security/pam_pwquality.so",
+                      "/usr/lib/x86_64-linux-gnu/security/pam_pwhistory.so") if not _file(live, m).get("exists")]
+        if _file(live, f"/etc/pam.d/{want['pam_canary']}").get("exists"):
+            problems.append(f"/etc/pam.d/{want['pam_canary']}: a canary's PAM service was left behind")
+        out["HARD-12"] = problems
+    if on.get("auditd", True):
+        rules = _content(live, "/etc/audit/rules.d/50-pmops.rules") or ""
+        problems = [f"audit rules: no '-k {k}'" for k in
+                    ("identity", "scope", "privileged", "time-change", "logins", "session", "perm_mod", "modules", "mounts")
+                    if f"-k {k}" not in rules]
+        if ("-e 2" in rules) != bool(want["auditd_immutable"]):
+            problems.append(f"audit rules: immutable (-e 2) is {'on' if '-e 2' in rules else 'off'}, wanted "
+                            f"{'on' if want['auditd_immutable'] else 'off'}")
+        problems += _need_lines(live, "/etc/audit/auditd.conf",
+                                [f"admin_space_left_action = {want['auditd_admin_space_left_action']}"])
+        if not container:
+            problems += _unit_state(live, "auditd.service")
+        out["HARD-13"] = problems
+    if on.get("accounting", True):
+        problems = [] if (live.get("packages") or {}).get("acct") else ["package acct is not installed"]
+        if not container:
+            problems += _unit_state(live, "acct.service", active=None)
+        out["HARD-15"] = problems
+    if on.get("file_scan", True):
+        scan = _probe(live, "setid_scan")["out"].splitlines()
+        found = {kind: sorted(line.split(" ", 1)[1] for line in scan if line.startswith(kind + " "))
+                 for kind in ("setid", "writable", "unsticky")}
+        problems = [f"set-id program not allowed: {p}" for p in found["setid"] if p not in want["setid_allowed"]]
+        problems += [f"world-writable file: {p}" for p in found["writable"]]
+        problems += [f"world-writable directory without the sticky bit: {p}" for p in found["unsticky"]]
+        out["HARD-16"] = problems
+    if on.get("services", True):
+        out["HARD-17"] = [f"{name} is running, and must not" for name in want["services_disabled"]
+                          if _unit(live, name).get("active") == "active"]
+    return out
+
+
+# ------------------------------------------------------------------ backup
+@check("BKP-03")
+def restore_drill(wanted: dict, live: dict) -> Problems:
+    want = wanted.get("backup_wanted")
+    if not want or "units" not in live:
+        return {}
+    if not want.get("restore_drill"):
+        return {"BKP-03": [NOT_APPLICABLE, "no databases on this host, or it is the repository"]}
+    problems = _owner_mode(live, "/usr/local/sbin/pmops-restore-drill", "root", None, "0755")
+    problems += _unit_state(live, "pmops-restore-drill.timer", active=None)
+    if not _unit(live, "pmops-restore-drill.timer").get("calendar", "").strip():
+        problems.append("pmops-restore-drill.timer has no calendar")
+    return {"BKP-03": problems}
+
+
+def _other_tier(live: dict, tier: str, *ids: str) -> Problems:
+    """A tier's controls on a host that is not in the tier (its role publishes nothing here)."""
+    if not live:
+        return {}
+    return {cid: [NOT_APPLICABLE, f"a control of the {tier} tier; this host is not in it"] for cid in ids}
+
+
+# ------------------------------------------------------------------ database tier
+def _cidr(address: str | None, netmask: str | None) -> str | None:
+    if not address:
+        return None
+    if "/" in address:
+        return str(ipaddress.ip_network(address, strict=False))
+    if not netmask:
+        return address
+    try:  # pg_hba_file_rules gives IPv6 masks as addresses too (::), which ip_network does not take
+        prefix = bin(int(ipaddress.ip_address(netmask))).count("1")
+        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    except ValueError:
+        return f"{address}/{netmask}"
+
+
+def _hba_line(rule: dict) -> str:
+    address = _cidr(rule.get("address"), rule.get("netmask"))
+    return " ".join(x for x in (rule["type"], ",".join(rule["database"]), ",".join(rule["user"]), address or "",
+                                rule["method"]) if x)
+
+
+@check("DB-01", "DB-02")
+def postgresql(wanted: dict, live: dict) -> Problems:
+    want, state = wanted.get("postgresql_wanted"), live.get("postgresql")
+    if not want:
+        return _other_tier(live, "db", "DB-01", "DB-02")
+    if state is None:
+        return {}
+    if "error" in state:
+        reason = f"PostgreSQL could not be asked: {state['error']}"
+        return {"DB-01": [reason], "DB-02": [reason]}
+    hba = state.get("hba") or []
+    problems = [f"pg_hba.conf line {i + 1}: {r['error']}" for i, r in enumerate(hba) if r.get("error")]
+    have = [_hba_line(r) for r in hba if not r.get("error")]
+    need = [_hba_line(r) for r in want["hba"]]
+    problems += [f"pg_hba: admitted but not in the policy: {line}" for line in _multiset_minus(have, need)]
+    problems += [f"pg_hba: in the policy but not in force: {line}" for line in _multiset_minus(need, have)]
+    if not problems and have != need:
+        problems.append("pg_hba: the rules are in another order than the policy's (the first match wins)")
+    settings = state.get("settings") or {}
+    problems += [f"{k} = {settings.get(k, '(unset)')} in force, wanted {v}" for k, v in want["settings"].items()
+                 if settings.get(k) != v]
+    problems += _unit_state(live, want["service"])
+    if want["settings"].get("ssl") == "on":
+        problems += sorted({f"{c['user']} is connected from {c['address']} without TLS"
+                            for c in state.get("connections") or [] if not c.get("ssl")})
+    roles = {r["name"]: r for r in state.get("roles") or []}
+    db_roles = [f"role {n} is a superuser; only {', '.join(want['superusers'])} may be" for n, r in sorted(roles.items())
+                if r["superuser"] and n not in want["superusers"]]
+    db_roles += [f"role {n} can log in, but the policy names no such login role" for n, r in sorted(roles.items())
+                 if r["login"] and n not in want["login_roles"]]
+    return {"DB-01": problems, "DB-02": db_roles}
+
+
+def unknown_db_roles(wanted: dict, live: dict) -> list[str]:
+    """Roles that are superusers or can log in and that the policy does not name (for the role's heal)."""
+    want, state = wanted.get("postgresql_wanted"), live.get("postgresql")
+    if not want or not state or "error" in state:
+        return []
+    return sorted(r["name"] for r in state.get("roles") or []
+                  if (r["superuser"] and r["name"] not in want["superusers"])
+                  or (r["login"] and r["name"] not in want["login_roles"]))
+
+
+# ------------------------------------------------------------------ web tier
+def nginx_tree(text: str) -> list:
+    """nginx -T output to [(directive, [args], children or None)], comments dropped, quotes kept."""
+    tokens, word, quote = [], "", ""
+    for line in text.splitlines():
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if quote:
+                word += ch
+                if ch == quote and line[i - 1] != "\\":
+                    quote = ""
+            elif ch in "\"'":
+                quote, word = ch, word + ch
+            elif ch == "#":
+                break
+            elif ch in ";{}":
+                if word:
+                    tokens.append(word)
+                    word = ""
+                tokens.append(ch)
+            elif ch.isspace():
+                if word:
+                    tokens.append(word)
+                    word = ""
+            else:
+                word += ch
+            i += 1
+        if word and not quote:
+            tokens.append(word)
+            word = ""
+
+    def block(pos: int) -> tuple[list, int]:
+        out, words = [], []
+        while pos < len(tokens):
+            tok = tokens[pos]
+            if tok == ";":
+                if words:
+                    out.append((words[0], words[1:], None))
+                words = []
+            elif tok == "{":
+                children, pos = block(pos + 1)
+                out.append((words[0] if words else "", words[1:], children))
+                words = []
+            elif tok == "}":
+                return out, pos
+            else:
+                words.append(tok)
+            pos += 1
+        return out, pos
+
+    return block(0)[0]
+
+
+def nginx_config(text: str, main: str = "/etc/nginx/nginx.conf") -> list:
+    """`nginx -T` output as one tree: it prints each file after a '# configuration file PATH:'
+    line, and each `include` is put back where it stands (relative paths from /etc/nginx)."""
+    files: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        match = re.match(r"^# configuration file (.+):$", line)
+        if match:
+            current = match.group(1)
+            files[current] = ""
+        elif current is not None:
+            files[current] += line + "\n"
+    if not files:
+        return nginx_tree(text)
+    seen: set[str] = set()
+
+    def expand(nodes: list) -> list:
+        out = []
+        for name, args, children in nodes:
+            if name == "include" and children is None and args:
+                pattern = args[0] if args[0].startswith("/") else f"/etc/nginx/{args[0]}"
+                for path in sorted(p for p in files if fnmatch.fnmatch(p, pattern) and p not in seen):
+                    seen.add(path)
+                    out += expand(nginx_tree(files[path]))
+                continue
+            out.append((name, args, expand(children) if children is not None else None))
+        return out
+
+    root = main if main in files else next(iter(files))
+    seen.add(root)
+    return expand(nginx_tree(files[root]))
+
+
+def _directives(nodes: list, name: str) -> list[list[str]]:
+    return [args for d, args, children in nodes if d == name and children is None]
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'" else text
+
+
+@check("WEB-01")
+def nginx(wanted: dict, live: dict) -> Problems:
+    want, state = wanted.get("nginx_wanted"), live.get("nginx")
+    if not want:
+        return _other_tier(live, "web", "WEB-01")
+    if state is None:
+        return {}
+    problems = _unit_state(live, "nginx.service")
+    if state.get("rc") != 0:
+        return {"WEB-01": problems + [f"nginx -T failed: {state.get('error') or state.get('rc')}"]}
+    tree = nginx_config(state.get("config", ""))
+    http = next((children for d, _, children in tree if d == "http" and children is not None), [])
+    headers = {name: _unquote(" ".join(value)) for name, *value in want["headers"]}
+    headers = {name: _unquote(value) for name, value in headers.items()}
+
+    def effective(nodes: list, parent: list, name: str) -> list[str] | None:
+        own = _directives(nodes, name)
+        if own:
+            return own[-1]
+        inherited = _directives(parent, name)
+        return inherited[-1] if inherited else None
+
+    tokens = effective(http, [], "server_tokens")
+    if not tokens or tokens[0] != "off":
+        problems.append("server_tokens is not off: nginx names its version")
+    servers = [children for d, _, children in http if d == "server" and children is not None]
+    tls_servers = [srv for srv in servers if any("ssl" in args for args in _directives(srv, "listen"))]
+    if not tls_servers:
+        problems.append("no server listens with TLS")
+    for srv in tls_servers:
+        name = " ".join((_directives(srv, "server_name") or [["(unnamed)"]])[0])
+        protocols = effective(srv, http, "ssl_protocols") or ["(nginx's default)"]
+        if sorted(protocols) != sorted(want["tls_protocols"]):
+            problems.append(f"server {name}: ssl_protocols {' '.join(protocols)}, wanted {' '.join(want['tls_protocols'])}")
+        ciphers = (effective(srv, http, "ssl_ciphers") or ["(nginx's default)"])[0]
+        if ciphers != ":".join(want["tls_ciphers"]):
+            problems.append(f"server {name}: ssl_ciphers {ciphers}, wanted {':'.join(want['tls_ciphers'])}")
+        scopes = [("server " + name, srv)] + [(f"server {name} location {' '.join(args)}", children)
+                                              for d, args, children in srv if d == "location" and children]
+        for scope, nodes in scopes:
+            own = _directives(nodes, "add_header")
+            if scope.startswith("server ") and " location " not in scope:
+                own = own or _directives(http, "add_header")
+            elif not own:
+                continue  # a location without add_header inherits the server's
+            have = {args[0]: _unquote(" ".join(a for a in args[1:] if a != "always")) for args in own if args}
+            for header, value in headers.items():
+                if have.get(header) != value:
+                    problems.append(f"{scope}: {header} is {have.get(header) or 'not sent'}, wanted {value}"
+                                    + ("" if scope.count("location") == 0 else
+                                       " (an add_header in a location drops the server's)"))
+    return {"WEB-01": problems}
+
+
+# ------------------------------------------------------------------ application tier
+@check("APP-01")
+def app_sandbox(wanted: dict, live: dict) -> Problems:
+    want = wanted.get("app_wanted")
+    if not want:
+        return _other_tier(live, "app", "APP-01")
+    if "unit_properties" not in live:
+        return {}
+    have = (live.get("unit_properties") or {}).get(want["unit"], {})
+    problems = _unit_state(live, want["unit"])
+    problems += [f"{want['unit']}: {key}={have.get(key, '(unset)')} in force, wanted {key}={value}"
+                 for key, value in want["sandbox"] if have.get(key) != str(value)]
+    return {"APP-01": problems}
+
+
+@check("APP-02")
+def app_db_tls(wanted: dict, live: dict) -> Problems:
+    want = wanted.get("app_wanted")
+    if not want:
+        return _other_tier(live, "app", "APP-02")
+    if "env_files" not in live:
+        return {}
+    env = (live.get("env_files") or {}).get(want["env_file"], {"exists": False})
+    if not env.get("exists"):
+        return {"APP-02": [f"{want['env_file']}: missing"]}
+    values = env.get("values", {})
+    problems = [f"{want['env_file']}: {k}={values.get(k, '(unset)')}, wanted {k}={v}" for k, v in want["db_tls"].items()
+                if values.get(k, "") != str(v)]
+    for path in want["secret_files"]:
+        problems += _owner_mode(live, path, "root", want["user"], "0640")
+    return {"APP-02": problems}
+
+
+# ------------------------------------------------------------------ listening sockets
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _port_allowed(port: int, rules: list[dict], proto: str) -> bool:
+    for rule in rules:
+        if rule.get("proto", "tcp") != proto:
+            continue
+        low, _, high = str(rule["port"]).partition("-")
+        if int(low) <= port <= int(high or low):
+            return True
+    return False
+
+
+@check("NET-02")
+def sockets(wanted: dict, live: dict) -> Problems:
+    want, found = wanted.get("firewall_wanted"), live.get("sockets")
+    if not want or found is None:
+        return {}
+    rules = list(want["rules"]) + [{"port": want["ssh_port"], "proto": "tcp"}]
+    problems = []
+    for sock in found:
+        if _loopback(sock["address"]) or sock["port"] is None:
+            continue
+        proto = "udp" if sock["proto"].startswith("udp") else "tcp"
+        if not _port_allowed(int(sock["port"]), rules, proto):
+            who = f" ({sock['process']})" if sock.get("process") else ""
+            problems.append(f"{proto} {sock['address']}:{sock['port']}{who} listens, but the tier policy opens no such port")
+    return {"NET-02": sorted(set(problems))}
+
+
+# ------------------------------------------------------------------ not applicable
+NOT_APPLICABLE = "not_applicable"
+
+
+@check("HARD-01", "HARD-08", "HARD-13", "HARD-15", complete=False)
+def container_limits(wanted: dict, live: dict) -> Problems:
+    """On a container, the controls the hardening role says it cannot hold are not applicable
+    (marked by NOT_APPLICABLE as their first line, with the role's reason)."""
+    want = wanted.get("hardening_wanted")
+    if not want or not live.get("container"):
+        return {}
+    return {cid: [NOT_APPLICABLE, f"{reason} ({live['container']} container)"]
+            for cid, reason in want.get("container_not_applicable", {}).items()}
+
+
+# ------------------------------------------------------------------ evaluation
+def _delta(have: set, need: set) -> str:
+    parts = []
+    if have - need:
+        parts.append("extra " + ", ".join(sorted(have - need)))
+    if need - have:
+        parts.append("missing " + ", ".join(sorted(need - have)))
+    return "; ".join(parts)
+
+
+def _multiset_minus(a: list[str], b: list[str]) -> list[str]:
+    rest = list(b)
+    out = []
+    for item in a:
+        if item in rest:
+            rest.remove(item)
+        else:
+            out.append(item)
+    return out
+
+
+def run_checks(wanted: dict, live: dict) -> Problems:
+    """Every registered check on one host: {control id: [problems]} for the controls checked."""
+    results: Problems = {}
+    for _ids, _complete, func in CHECKS:
+        for cid, problems in func(wanted, live).items():
+            results.setdefault(cid, []).extend(problems)
+    return results
+
+
+def evaluate(events: Iterable[dict]) -> dict[str, dict[str, dict]]:
+    """{host: {control id: {status: pass|fail, evidence}}} from the live-state play's events."""
+    wanted: dict[str, dict] = defaultdict(dict)
+    live: dict[str, dict] = {}
+    for event in events:
+        if event.get("wanted"):
+            wanted[event["host"]].update(event["wanted"])
+        if isinstance(event.get("live"), dict):
+            live[event["host"]] = event["live"]
+    out = {}
+    for host, state in live.items():
+        out[host] = {cid: verdict(problems) for cid, problems in run_checks(wanted[host], state).items()}
+    return out
+
+
+def verdict(problems: list[str]) -> dict:
+    """pass, fail or not_applicable from a control's problems. A problem found before the
+    NOT_APPLICABLE marker still fails the control: a file the role writes, changed by hand,
+    is drift even where the kernel cannot apply it."""
+    if NOT_APPLICABLE in problems:
+        at = problems.index(NOT_APPLICABLE)
+        real = problems[:at]
+        if not real:
+            return {"status": "not_applicable", "evidence": problems[at + 1:]}
+        problems = real
+    return {"status": "fail" if problems else "pass", "evidence": problems}

@@ -1,0 +1,137 @@
+"""The pmops_live_state module and its parsers (module_utils/pmops_live_state.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+import module_utils.pmops_live_state as parsers  # noqa: E402
+
+sys.modules["ansible.module_utils.pmops_live_state"] = parsers
+from ansible.module_utils import basic  # noqa: E402
+from ansible.module_utils.common.text.converters import to_bytes  # noqa: E402
+
+PASSWD = """root:x:0:0:root:/root:/bin/bash
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+sync:x:4:65534:sync:/bin:/bin/sync
+pmops:x:999:999::/home/pmops:/bin/bash
+li.wei:x:2001:2001:Li Wei (operations):/home/li.wei:/bin/bash
+mallory:x:0:0::/root:/bin/sh
+"""
+SHADOW = """root:*:19700:0:99999:7:::
+daemon:*:19700:0:99999:7:::
+sync:*:19700:0:99999:7:::
+pmops:!:19700::::::
+li.wei:!:19700:0:99999:7::20000:
+mallory:$y$j9T$abc$def:19700:0:99999:7:::
+"""
+GROUP = """root:x:0:
+adm:x:4:li.wei
+sudo:x:27:
+pmops:x:999:
+li.wei:x:2001:
+pmops-people:x:1001:li.wei
+"""
+
+
+def test_sshd_t_keeps_every_value_of_a_repeated_key():
+    text = "permitrootlogin no\nallowgroups pmops\nallowgroups pmops-people\nBanner /etc/issue.net\n"
+    assert parsers.parse_sshd_t(text) == {"permitrootlogin": ["no"], "allowgroups": ["pmops", "pmops-people"],
+                                          "banner": ["/etc/issue.net"]}
+
+
+@pytest.mark.parametrize(("field", "state"), [("", "none"), ("!", "locked"), ("*", "locked"),
+                                             ("!$y$abc", "locked"), ("$y$j9T$abc", "set")])
+def test_password_state_never_keeps_the_hash(field, state):
+    assert parsers.password_state(field) == state
+
+
+def test_accounts_join_passwd_shadow_and_groups():
+    data = parsers.accounts(PASSWD, SHADOW, GROUP)
+    li = data["accounts"]["li.wei"]
+    assert li["groups"] == ["li.wei", "adm", "pmops-people"]
+    assert li["password"] == "locked" and li["expires"] == 20000 and li["login_shell"]
+    assert data["accounts"]["mallory"]["uid"] == 0 and data["accounts"]["mallory"]["password"] == "set"
+    assert data["accounts"]["mallory"]["groups"] == ["root"]
+    assert not data["accounts"]["daemon"]["login_shell"]
+    assert "$y$" not in json.dumps(data), "no password hash leaves the host"
+
+
+def test_systemctl_show_blocks_per_unit():
+    text = ("Id=ssh.service\nLoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\n\n"
+            "Id=nope.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nUnitFileState=\n")
+    units = parsers.parse_systemctl_show(text)
+    assert units["ssh.service"] == {"load": "loaded", "active": "active", "sub": "running", "enabled": "enabled",
+                                    "calendar": ""}
+    assert units["nope.service"]["load"] == "not-found"
+
+
+def test_ss_listening_sockets_with_their_process():
+    text = ('tcp   LISTEN 0      128          0.0.0.0:22        0.0.0.0:*    users:(("sshd",pid=88,fd=3))\n'
+            'tcp   LISTEN 0      128             [::]:22           [::]:*    users:(("sshd",pid=88,fd=4))\n'
+            'udp   UNCONN 0      0      127.0.0.1%lo:323        0.0.0.0:*    users:(("chronyd",pid=70,fd=5))\n')
+    assert parsers.parse_ss(text) == [
+        {"proto": "tcp", "address": "0.0.0.0", "port": 22, "process": "sshd"},
+        {"proto": "tcp", "address": "::", "port": 22, "process": "sshd"},
+        {"proto": "udp", "address": "127.0.0.1", "port": 323, "process": "chronyd"},
+    ]
+
+
+def load_module():
+    spec = importlib.util.spec_from_file_location("pmops_live_state", ROOT / "library" / "pmops_live_state.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_module(args: dict, capsys, check: bool = True) -> dict:
+    basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check)}))
+    basic._ANSIBLE_PROFILE = "legacy"
+    with pytest.raises(SystemExit):
+        load_module().main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_module_reads_accounts_and_changes_nothing_in_check_mode(capsys):
+    result = run_module({"accounts": True}, capsys)
+    assert result["changed"] is False
+    assert "root" in result["state"]["accounts"]["accounts"]
+    assert set(result["state"]) == {"accounts", "container"}, "only the sections asked for (and the container)"
+
+
+def test_the_module_refuses_a_malformed_table_name_naming_the_option(capsys):
+    result = run_module({"nftables_table": "pmops"}, capsys)
+    assert result["failed"] and "nftables_table must be 'FAMILY NAME'" in result["msg"]
+
+
+def test_the_module_documents_itself():
+    module = load_module()
+    import yaml
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    assert set(doc["options"]) == {"sshd", "nftables_table", "accounts", "units", "sockets", "files", "stats",
+                                   "packages", "probes", "unit_properties", "postgresql", "nginx", "env_files"}
+    assert set(doc["options"]["probes"]["choices"]) == set(module.PROBES)
+    assert doc["attributes"]["check_mode"]["support"] == "full"
+    assert yaml.safe_load(module.EXAMPLES) and yaml.safe_load(module.RETURN)["state"]
+
+
+def test_files_stats_and_probes_read_what_is_there_and_never_a_stat_only_files_content(capsys, tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text("key = 1\n")
+    secret = tmp_path / "secret"
+    secret.write_text("hunter2\n")
+    secret.chmod(0o600)
+    result = run_module({"files": [str(conf), str(tmp_path / "missing")], "stats": [str(secret)],
+                         "packages": ["dpkg", "no-such-package-here"], "probes": ["sudoers_valid"]}, capsys)
+    files = result["state"]["files"]
+    assert files[str(conf)]["content"] == "key = 1\n" and files[str(conf)]["type"] == "file"
+    assert files[str(tmp_path / "missing")] == {"exists": False}
+    assert files[str(secret)]["mode"] == "0600" and "content" not in files[str(secret)]
+    assert result["state"]["packages"]["dpkg"] and result["state"]["packages"]["no-such-package-here"] is None
+    assert "rc" in result["state"]["probes"]["sudoers_valid"]
