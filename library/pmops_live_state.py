@@ -212,10 +212,11 @@ def _owner(path: str, content: bool = False) -> dict:
 
 
 def _run(module, argv: list):
-    """run_command, or (None, '', 'not installed') when the program is not there."""
-    if module.get_bin_path(argv[0]) is None:
+    """run_command, or (None, '', 'not installed') when the program is not there (a new host)."""
+    path = module.get_bin_path(argv[0], opt_dirs=["/usr/sbin", "/sbin"])
+    if path is None:
         return None, "", f"{argv[0]}: not installed"
-    return module.run_command(argv)
+    return module.run_command([path] + argv[1:])
 
 
 PG_QUERY = """SELECT json_build_object(
@@ -274,6 +275,8 @@ def read_packages(module, names: list) -> dict:
 
 
 def read_sshd(module, conn: dict) -> dict:
+    if module.get_bin_path("sshd", opt_dirs=["/usr/sbin"]) is None:
+        return {"config": _owner("/etc/ssh/sshd_config"), "host_keys": [], "error": "sshd: not installed"}
     spec = ",".join(f"{k}={conn[k]}" for k in ("user", "host", "addr") if conn.get(k))
     rc, out, err = module.run_command(["/usr/sbin/sshd", "-T", "-C", spec] if spec else ["/usr/sbin/sshd", "-T"])
     section = {"config": _owner("/etc/ssh/sshd_config"),
@@ -287,7 +290,8 @@ def read_sshd(module, conn: dict) -> dict:
 
 
 def read_nftables(module, table: str) -> dict:
-    rc, out, err = module.run_command(["/usr/sbin/nft", "-j", "list", "table"] + table.split())
+    # on a new host nftables is not installed yet (check mode of a first converge): not loaded
+    rc, out, err = _run(module, ["nft", "-j", "list", "table"] + table.split())
     if rc != 0:
         return {"loaded": False, "error": (err or out).strip()[:300]}
     try:

@@ -1,10 +1,14 @@
 """Control checks on the controller: the state in force against the policy.
 
 `pmops comply` reads, in one round trip per host, what is in force (the pmops_live_state
-module: `sshd -T`, the loaded nftables table, every account, key and sudoers file) and what
-the roles say it must be (their `wanted` entry points: ssh_wanted, firewall_wanted,
-access_wanted). The functions here compare the two. They are pure: no host, no Ansible, so
-every verdict is unit-tested (tests/unit/test_checks.py) with the state a real host printed.
+module: `sshd -T`, the loaded nftables table, every account, key and sudoers file, PostgreSQL's
+pg_hba_file_rules, roles and settings, `nginx -T`, unit states and properties, listening
+sockets, the files the roles write, /proc/sys and a few fixed probes) and what the roles say
+it must be (their `wanted` entry points: ssh_wanted, firewall_wanted, access_wanted,
+hardening_wanted, ...). The functions here compare the two. They are pure: no host, no
+Ansible, so every verdict is unit-tested (tests/unit/test_checks.py) with the state a real
+host printed. The same functions reach the roles as filters (filter_plugins/pmops_checks.py),
+so a converge heals by the judgement comply reports with.
 
 Each check returns {control id: [problems]}: an empty list is a pass, and every problem is a
 line of evidence that names what is extra, missing or different. A check whose inputs are

@@ -35,4 +35,4 @@ if [[ -L .venv || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2> >(grep -v "^WARNING: Location" >&2)
   echo "$want" > "$stamp"
 fi
-echo "setup: ok ($(.venv/bin/ansible --version | head -1), pmops $(.venv/bin/pmops --version | cut -d' ' -f2))"
+echo "setup: ok ($(.venv/bin/ansible --version | sed -n 1p), pmops $(.venv/bin/pmops --version | cut -d' ' -f2))"

@@ -135,3 +135,14 @@ def test_files_stats_and_probes_read_what_is_there_and_never_a_stat_only_files_c
     assert files[str(secret)]["mode"] == "0600" and "content" not in files[str(secret)]
     assert result["state"]["packages"]["dpkg"] and result["state"]["packages"]["no-such-package-here"] is None
     assert "rc" in result["state"]["probes"]["sudoers_valid"]
+
+
+def test_a_program_that_is_not_installed_yet_is_said_so_not_a_failure(capsys, monkeypatch):
+    """A new host in the check mode of its first converge has no nft, psql or nginx yet."""
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, *a, **k: None)
+    result = run_module({"nftables_table": "inet pmops", "postgresql": True, "nginx": True, "sshd": {"user": "pmops"}},
+                        capsys)
+    state = result["state"]
+    assert state["nftables"] == {"loaded": False, "error": "nft: not installed"}
+    assert state["postgresql"] == {"error": "psql: not installed"}
+    assert state["nginx"]["rc"] is None and state["sshd"]["error"] == "sshd: not installed"
