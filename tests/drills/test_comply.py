@@ -71,6 +71,9 @@ def reports(tmp_path_factory) -> Path:
 # that proves `pmops apply` put it right. tests/unit/test_checks.py holds the same kinds of
 # drift at unit level, for every control the state in force decides.
 SSHD = "/etc/ssh/sshd_config"
+# The commands that make an account, a role or a unit first remove what an earlier, interrupted
+# run of this drill left (`userdel ... || true`, `DROP ROLE IF EXISTS`, `systemctl stop ... ||
+# true`): deliberate, so that a re-run on the same lab makes the same drift instead of failing.
 CORPUS = [
     ("web-01", "SSH-01", "admin", "root may log in", f"sed -i 's/^PermitRootLogin no/PermitRootLogin yes/' {SSHD}",
      "sshd -T | grep -qx 'permitrootlogin no'"),
