@@ -122,9 +122,18 @@ def test_down_removes_every_container_network_and_key():
 
 def test_an_interrupted_image_build_is_cleaned_up_and_rebuilt():
     env = dict(ENV, PMOPS_LAB_IMAGE_REPO="localhost/pmops-lab-test")
+    remove_test_images()  # a test image left by a killed run would make `lab image` a no-op
     proc = subprocess.Popen([PMOPS, "lab", "image"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(12)  # debootstrap is half way through
+    # Interrupt once debootstrap is under way (its work directory exists), not after a fixed
+    # time: on a loaded machine the start alone can take longer than a guess.
+    under_way = ROOT / ".lab" / "build" / "rootfs" / "debootstrap"
+    deadline = time.monotonic() + 300
+    while not under_way.exists():
+        assert proc.poll() is None, "pmops lab image ended before debootstrap began: " + proc.stderr.read()
+        assert time.monotonic() < deadline, "debootstrap did not begin within 300 s"
+        time.sleep(0.5)
+    time.sleep(3)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
     assert (ROOT / ".lab" / "build").exists(), "the interrupted build left nothing to clean up"
@@ -135,9 +144,13 @@ def test_an_interrupted_image_build_is_cleaned_up_and_rebuilt():
         assert podman("image", "exists", rebuilt.stdout.strip()).returncode == 0
         assert not (ROOT / ".lab" / "build").exists()
     finally:
-        for ref in podman("images", "--format", "{{.Repository}}:{{.Tag}}",
-                          "--filter", "reference=localhost/pmops-lab-test").stdout.split():
-            podman("rmi", "--force", ref)
+        remove_test_images()
+
+
+def remove_test_images():
+    for ref in podman("images", "--format", "{{.Repository}}:{{.Tag}}",
+                      "--filter", "reference=localhost/pmops-lab-test").stdout.split():
+        podman("rmi", "--force", ref)
 
 
 def test_lab_comes_back_up_from_the_cached_image():
