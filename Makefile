@@ -97,26 +97,27 @@ lab-tests: setup ## the lab's own behaviour: up twice, recovery from leftovers, 
 
 lab-test: lab-check lab-converge lab-idempotence lab-verify lab-drills
 
-test: fast molecule lab-test lab-tests ## everything, fastest first (what CI runs)
+test: ## everything, fastest first (what CI runs), then the time of each tier against its budget
+	@python3 scripts/test_tiers.py
 	@echo "make test: all tiers passed"
 
 demo: lab-up lab-converge ## set up, start the lab, converge site.yml, print a summary
 	@python scripts/demo_summary.py -i $(INVENTORY)
 
-deploy: lab-up artifacts ## rolling, health-gated deploy on the lab: make deploy VERSION=1.1.0
-	ansible-playbook -i $(INVENTORY) playbooks/deploy.yml -e app_version=$(VERSION)
+deploy: lab-up artifacts ## rolling, health-gated deploy on the lab (pmops deploy, recorded): make deploy VERSION=1.1.0
+	pmops deploy -i $(INVENTORY) $(VERSION)
 
 rollback: lab-up ## rolling rollback on the lab: make rollback [TO=1.0.0] (default: the previous release)
-	ansible-playbook -i $(INVENTORY) playbooks/rollback.yml -e rollback_to=$(or $(TO),previous)
+	pmops rollback -i $(INVENTORY) $(TO)
 
 patch: lab-up ## rolling OS patching on the lab (reports under .cache/patch/)
-	ansible-playbook -i $(INVENTORY) playbooks/patch.yml
+	pmops patch -i $(INVENTORY)
 
 backup: lab-up ## run every lab host's backup now (the timers run it daily)
-	ansible pmops:!backup -i $(INVENTORY) -b -m ansible.builtin.systemd_service -a "name=pmops-backup.service state=started"
+	pmops backup -i $(INVENTORY)
 
 restore-drill: lab-up ## restore the newest dumps into scratch databases and compare them with the live ones
-	ansible-playbook -i $(INVENTORY) playbooks/restore-drill.yml
+	pmops restore --drill -i $(INVENTORY)
 
 load: setup ## steady load through web-01 for DURATION seconds (default 30), counting failed requests
 	pmops load --seconds $(or $(DURATION),30)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,31 +75,66 @@ def changed_tasks(events: list[dict]) -> dict[str, list[str]]:
     return dict(changed)
 
 
-def run_apply(inventory: str, limit: str | None = None, tags: list[str] | None = None, verbose: bool = False,
-              playbook: str = "playbooks/site.yml") -> int:
+def run_recorded(command: str, playbook: str, inventory: str, limit: str | None = None,
+                 tags: list[str] | None = None, extravars: dict | None = None, verbose: bool = False,
+                 outcome=None) -> tuple[int, dict]:
+    """Run a playbook and append its record to the run log: who, when, the git commit, inventory,
+    limit, tags, the request (extravars), each host's changed tasks and the result. `outcome`
+    (events, started) -> dict adds what the command itself knows (a deploy's report, a patch run's
+    reports); a "result" in it overrides the generic one (a failed deploy: "failed, rolled back")."""
     shown, inventory = _inventory(inventory)
     facts = _facts(shown, limit, tags)
-    log = runner.state_dir() / "runlog" / "apply.jsonl"
-    print(f"pmops: applying {playbook} on {shown}{' --limit ' + limit if limit else ''}; run log {log}",
+    log = runlog.path(runner.state_dir())
+    print(f"pmops: {command}: {playbook} on {shown}{' --limit ' + limit if limit else ''}; run log {log}",
           file=sys.stderr, flush=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    result = runner.run_playbook(playbook, inventory, check=False, label="apply", limit=limit, tags=tags,
-                                 verbose=verbose, log_path=runner.state_dir() / "runlog" / f"{stamp}.log")
+    started = time.time()
+    try:
+        result = runner.run_playbook(playbook, inventory, check=False, label=command, limit=limit, tags=tags,
+                                     extravars=extravars, verbose=verbose,
+                                     log_path=log.parent / f"{stamp}-{command}.log")
+    except KeyboardInterrupt:
+        # An interrupted change is still a change: it is recorded before pmops stops.
+        runlog.append(log, dict(facts, command=command, playbook=playbook, request=extravars or {},
+                                finished=runlog.now(), rc=130, result="interrupted", changed={}, failed_hosts=[]))
+        raise
     stats = result.stats or {}
-    # what the converge could not put right: the state in force, read as comply reads it
-    remaining = {}
-    if result.rc == 0 and playbook == "playbooks/site.yml" and not tags:
-        remaining = unhealed(inventory, limit, verbose)
-    record = dict(facts, playbook=playbook, finished=runlog.now(), seconds=result.seconds, rc=result.rc,
-                  result=("ok" if not remaining else "drift remains") if result.rc == 0 else "failed",
+    record = dict(facts, command=command, playbook=playbook, request=extravars or {}, finished=runlog.now(),
+                  seconds=result.seconds, rc=result.rc, result="ok" if result.rc == 0 else "failed",
                   changed=changed_tasks(result.events),
                   failed_hosts=sorted(set(stats.get("failures", {})) | set(stats.get("dark", {}))),
-                  unhealed=remaining, ansible_log=f"runlog/{stamp}.log")
+                  ansible_log=f"runlog/{stamp}-{command}.log")
+    if outcome:
+        record.update(outcome(result, started))
     saved = runlog.append(log, record)
     total = sum(len(v) for v in record["changed"].values())
-    print(f"pmops: apply {record['result']}: {total} changed tasks on {len(record['changed'])} hosts"
+    print(f"pmops: {command} {record['result']}: {total} changed tasks on {len(record['changed'])} hosts"
           f"{'; failed on ' + ', '.join(record['failed_hosts']) if record['failed_hosts'] else ''}; "
           f"run log record {saved['seq']} ({result.seconds:.0f} s)", file=sys.stderr)
+    if result.rc != 0 and not verbose:
+        for line in failure_messages(result.events):
+            print(f"pmops: {line}", file=sys.stderr)
+    return result.rc, saved
+
+
+def failure_messages(events: list[dict]) -> list[str]:
+    """Each failed task's host, name and message (what an operator reads first)."""
+    return [f"{e['host']}: {e['task']}: {str(e.get('msg') or '').strip()[:600]}"
+            for e in events if e.get("status") in ("failed", "unreachable")]
+
+
+def run_apply(inventory: str, limit: str | None = None, tags: list[str] | None = None, verbose: bool = False,
+              playbook: str = "playbooks/site.yml") -> int:
+    remaining: dict = {}
+
+    def still_drifting(result, _started) -> dict:
+        # what the converge could not put right: the state in force, read as comply reads it
+        if result.rc != 0 or playbook != "playbooks/site.yml" or tags:
+            return {}
+        remaining.update(unhealed(inventory, limit, verbose))
+        return {"unhealed": remaining, "result": "drift remains"} if remaining else {"unhealed": {}}
+
+    rc, _record = run_recorded("apply", playbook, inventory, limit, tags, verbose=verbose, outcome=still_drifting)
     if remaining:
         reasons = {c["id"]: c.get("heal", "") for c in audit.load_controls()}
         print("pmops: apply could not put these right; they need a person:", file=sys.stderr)
@@ -108,7 +144,7 @@ def run_apply(inventory: str, limit: str | None = None, tags: list[str] | None =
                 for line in evidence[:8]:
                     print(f"      {line}", file=sys.stderr)
         return 1
-    return result.rc
+    return rc
 
 
 def unhealed(inventory: str, limit: str | None, verbose: bool = False) -> dict[str, dict[str, list[str]]]:
@@ -123,7 +159,7 @@ def unhealed(inventory: str, limit: str | None, verbose: bool = False) -> dict[s
 
 
 def run_history(last: int | None = None, verbose: bool = False, as_json: bool = False, verify: bool = False) -> int:
-    log = runner.state_dir() / "runlog" / "apply.jsonl"
+    log = runlog.path(runner.state_dir())
     records = runlog.read(log)
     if verify:
         problems = runlog.verify(log)
@@ -136,7 +172,7 @@ def run_history(last: int | None = None, verbose: bool = False, as_json: bool = 
         print(json.dumps(records[-last:] if last else records, indent=1))
         return 0
     if not records:
-        print(f"pmops: no apply recorded yet ({log})", file=sys.stderr)
+        print(f"pmops: no run recorded yet ({log})", file=sys.stderr)
         return 0
     for line in runlog.history_lines(records, last, verbose):
         print(line)

@@ -104,10 +104,60 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "plan":
             sub.add_argument("--out", help="directory for plan.md and plan.json (default: <state>/plans/<UTC time>)")
             sub.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when something would change")
+    def target(sub, limit_help="only these hosts or groups (Ansible pattern)"):
+        sub.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+        sub.add_argument("-l", "--limit", help=limit_help)
+        sub.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
+
+    recorded = "Recorded in the run log (`pmops history`) whatever the result."
+    deploy = commands.add_parser(
+        "deploy", help="rolling, health-gated deploy of a release of the portal",
+        description="Check the release's artifact against its manifest before any host changes, then one app host "
+                    "at a time: drain, install, migrate, switch, health-check, restore. A failed health check rolls "
+                    "that host back, stops the rollout and exits 1. " + recorded)
+    deploy.add_argument("version", metavar="VERSION", help="the release, e.g. 1.1.0 (see apps/marketing-portal/dist)")
+    deploy.add_argument("--artifact-dir", help="where the release's tarball and manifest are "
+                                               "(default: apps/marketing-portal/dist)")
+    target(deploy)
+    rollback = commands.add_parser(
+        "rollback", help="rolling rollback of the portal to the previous release or a named one",
+        description="One app host at a time: drain, switch to the release, restart, health-check, restore. "
+                    + recorded)
+    rollback.add_argument("to", metavar="TO", nargs="?", help="a release still on the hosts (default: the previous)")
+    target(rollback)
+    patch = commands.add_parser(
+        "patch", help="rolling OS patching, the portal answering throughout",
+        description="Per host: pre-checks, drain, upgrade, restart what needrestart names, post-checks, restore. "
+                    "JSON reports under .cache/patch/<time>/. " + recorded)
+    patch.add_argument("--reboot", action="store_true", help="reboot hosts that need it (default: report only)")
+    target(patch)
+    backup = commands.add_parser(
+        "backup", help="every client's backup now, as the daily timers run it",
+        description="Start each client's pmops-backup.service and wait for it; a failure names the host and the "
+                    "unit's last lines. " + recorded)
+    target(backup)
+    restore = commands.add_parser(
+        "restore", help="restore a database, files or a point in time from the backups (side copy by default)",
+        description="Restore on the hosts of --limit: a database (--database) into <db>_restored_<time>, files "
+                    "(--path) under /var/tmp/pmops-restore/<time>, or with --to original --confirm over the live "
+                    "data; --pitr-target recovers the whole cluster to a time (where point-in-time recovery is on). "
+                    "--drill runs the restore drill instead (scratch databases compared with the live ones). "
+                    + recorded)
+    target(restore, "the host(s) to restore on, e.g. db-01 (required, but with --drill)")
+    what = restore.add_mutually_exclusive_group(required=True)
+    what.add_argument("--database", help="a PostgreSQL database, e.g. marketing")
+    what.add_argument("--path", dest="paths", action="append", help="an absolute path (repeatable)")
+    what.add_argument("--pitr-target", help="a time, e.g. '2026-11-24 18:30:00+00' (needs --to original --confirm)")
+    what.add_argument("--drill", action="store_true", help="the restore drill on the db tier")
+    restore.add_argument("--snapshot", default="latest", help="latest (default) or a snapshot id")
+    restore.add_argument("--to", choices=["side", "original"], default="side",
+                         help="side (default): beside the live data; original: over it")
+    restore.add_argument("--confirm", action="store_true", help="needed with --to original")
     history = commands.add_parser(
-        "history", help="list the applies recorded in the run log",
-        description="List the applies in the run log: when, who, git commit, result, changed tasks, inventory, "
-                    "limit and tags. --verify checks that no record was edited or removed.")
+        "history", help="list the changes recorded in the run log (applies, deploys, rollbacks, patches, ...)",
+        description="List every recorded run (apply, deploy, rollback, patch, backup, restore): when, who, the "
+                    "command, git commit, result, changed tasks, inventory, limit, tags and the request. "
+                    "--verify checks that no record was edited or removed.")
     history.add_argument("-n", "--last", type=positive_int, help="only the last N")
     history.add_argument("-v", "--verbose", action="store_true", help="each host's changed tasks")
     history.add_argument("--json", dest="as_json", action="store_true", help="the records as JSON")
@@ -142,6 +192,21 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "plan":
                 return change.run_plan(args.inventory, args.limit, tags, args.out, args.detailed_exitcode, args.verbose)
             return change.run_apply(args.inventory, args.limit, tags, args.verbose)
+        if args.command in ("deploy", "rollback", "patch", "backup", "restore"):
+            from pmops import operations as ops
+            if args.command == "deploy":
+                return ops.run_deploy(args.version, args.inventory, args.limit, args.verbose, args.artifact_dir)
+            if args.command == "rollback":
+                return ops.run_rollback(args.to, args.inventory, args.limit, args.verbose)
+            if args.command == "patch":
+                return ops.run_patch(args.inventory, args.limit, args.reboot, args.verbose)
+            if args.command == "backup":
+                return ops.run_backup(args.inventory, args.limit, args.verbose)
+            if args.drill:
+                return ops.run_restore_drill(args.inventory, args.limit, args.verbose)
+            request = ops.restore_request(args.database, args.paths, args.pitr_target, args.snapshot, args.to,
+                                          args.confirm)
+            return ops.run_restore(args.inventory, args.limit, request, args.verbose)
         if args.command == "history":
             from pmops import change
             return change.run_history(args.last, args.verbose, args.as_json, args.verify)

@@ -1,6 +1,7 @@
-"""The run log: one JSON line per `pmops apply`, appended and never rewritten.
+"""The run log: one JSON line per change pmops makes (apply, deploy, rollback, patch, backup,
+restore), appended and never rewritten.
 
-Each record names who ran what, when, from which git commit, on which inventory, limit and
+Each record names the command, who ran it, when, from which git commit, on which inventory, limit and
 tags, what changed on each host and how it ended. Each record also carries the sha256 of
 the line before it, so removing or editing a record breaks the chain and `pmops history
 --verify` says where. (On a control node the role also makes the file append-only for the
@@ -21,6 +22,13 @@ from pathlib import Path
 from pmops import PmopsError
 
 GENESIS = "0" * 64
+# One chain for every command. The file keeps the name it had when applies were all it held:
+# control nodes make it append-only (chattr +a) under that name.
+RELATIVE_PATH = Path("runlog") / "apply.jsonl"
+
+
+def path(state_dir: Path) -> Path:
+    return state_dir / RELATIVE_PATH
 
 
 def who() -> str:
@@ -102,18 +110,25 @@ def verify(path: Path) -> list[str]:
 
 
 def history_lines(records: list[dict], last: int | None = None, verbose: bool = False) -> list[str]:
-    """A table of the applies, newest last; with verbose, each host's changed tasks."""
+    """A table of the runs, newest last; with verbose, the request, each host's changed tasks
+    and what the command itself reported (a stopped deploy's host and check)."""
     shown = records[-last:] if last else records
-    lines = [f"{'seq':>4}  {'when (UTC)':<20}  {'who':<16}  {'commit':<9}  {'result':<8}  "
+    lines = [f"{'seq':>4}  {'when (UTC)':<20}  {'who':<16}  {'command':<13}  {'commit':<9}  {'result':<20}  "
              f"{'changed':>7}  inventory / limit / tags"]
     for r in shown:
         changed = sum(len(tasks) for tasks in (r.get("changed") or {}).values())
         where = " / ".join(str(x) for x in (r.get("inventory"), r.get("limit") or "all",
                                               ",".join(r.get("tags") or []) or "all tags"))
         commit = (r.get("git_commit") or "-")[:8] + ("+" if r.get("git_dirty") else "")
+        command = r.get("command") or "apply"  # records written before other commands were recorded
+        request = " ".join(f"{k}={v}" for k, v in sorted((r.get("request") or {}).items()))
         lines.append(f"{r.get('seq', 0):>4}  {str(r.get('finished') or r.get('started'))[:20]:<20}  "
-                     f"{str(r.get('who'))[:16]:<16}  {commit:<9}  {str(r.get('result')):<8}  {changed:>7}  {where}")
+                     f"{str(r.get('who'))[:16]:<16}  {command:<13}  {commit:<9}  {str(r.get('result')):<20}  "
+                     f"{changed:>7}  {where}" + (f"  ({request})" if request else ""))
         if verbose:
+            for key in ("failed_host", "failed_check", "rolled_back_to", "reports"):
+                if r.get(key):
+                    lines.append(f"{'':>6}{key.replace('_', ' ')}: {r[key]}")
             for host, tasks in sorted((r.get("changed") or {}).items()):
                 for task in tasks:
                     lines.append(f"{'':>6}{host}: {task}")

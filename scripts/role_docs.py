@@ -43,8 +43,27 @@ def render(role: Path) -> str:
         lines += [_text(para.strip()), ""]
     if tags:
         lines += ["Tags: " + ", ".join(f"`{t}`" for t in [role.name] + tags) + ".", ""]
-    lines += ["## Inputs", "", "| variable | type | default | description |", "|---|---|---|---|"]
-    for name, opt in main["options"].items():
+    lines += ["## Inputs", ""] + _options(main["options"])
+    lines += ["", "Every input is checked before anything changes: by `playbooks/validate.yml` "
+              "(the first play of every playbook) and again when the role starts.", ""]
+    for entry, body in spec.items():
+        if entry == "main":
+            continue
+        lines += [f"## Entry point `{entry}`", "",
+                  f"`include_role: {{name: {role.name}, tasks_from: {entry}}}`: {_text(body.get('short_description'))}", ""]
+        for para in body.get("description") or []:
+            lines += [_text(para.strip()), ""]
+        if body.get("options"):
+            lines += _options(body["options"]) + [""]
+    notes = role / "NOTES.md"
+    if notes.exists():  # hand-written explanations, kept beside the generated part
+        lines += [notes.read_text().rstrip(), ""]
+    return "\n".join(lines)
+
+
+def _options(options: dict) -> list[str]:
+    lines = ["| variable | type | default | description |", "|---|---|---|---|"]
+    for name, opt in options.items():
         kind = opt.get("type", "str")
         if opt.get("elements"):
             kind += f" of {opt['elements']}"
@@ -52,12 +71,7 @@ def render(role: Path) -> str:
             kind += " (" + ", ".join(str(c) for c in opt["choices"]) + ")"
         default = "required" if opt.get("required") else _default(opt.get("default"))
         lines.append(f"| `{name}` | {kind} | {default} | {_text(opt.get('description'))} |")
-    lines += ["", "Every input is checked before anything changes: by `playbooks/validate.yml` "
-              "(the first play of every playbook) and again when the role starts.", ""]
-    notes = role / "NOTES.md"
-    if notes.exists():  # hand-written explanations, kept beside the generated part
-        lines += [notes.read_text().rstrip(), ""]
-    return "\n".join(lines)
+    return lines
 
 
 def check_defaults(role: Path) -> list[str]:

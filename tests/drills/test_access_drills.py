@@ -5,33 +5,26 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import yaml
 
-from pmops import lab
+import drillkit
+from drillkit import PEOPLE, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-HOST, ADDRESS = "app-01", "10.89.30.21"
-PEOPLE = ROOT / ".lab" / "people"
+HOST = "app-01"
 
 
 def as_root(command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(lab.ssh_base() + [f"pmops@{ADDRESS}", "sudo", "-n", "bash", "-c", repr(command)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return drillkit.as_root(HOST, command, timeout=60)
 
 
 def as_person(login: str, key: str, *command: str) -> subprocess.CompletedProcess:
-    argv = lab.ssh_base() + ["-i", str(PEOPLE / key), "-o", "IdentitiesOnly=yes", f"{login}@{ADDRESS}", *command]
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return drillkit.ssh(HOST, *command, user=login, key=key, timeout=60)
 
 
 def converge(inventory: str = "inventory/lab") -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "ansible-playbook"), "-i", inventory, "playbooks/site.yml",
-                           "--limit", HOST, "--tags", "access"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return drillkit.converge(limit=HOST, tags="access", inventory=inventory, timeout=600)[0]
 
 
 def test_a_hand_made_key_and_a_stray_sudoers_file_are_removed_and_named(tmp_path):
@@ -58,8 +51,8 @@ def test_a_person_removed_from_the_matrix_loses_access_and_their_session_ends(tm
     access_file.write_text(yaml.safe_dump(matrix, sort_keys=False))
     assert as_person("zhang.min", "zhang.min", "sudo", "-n", "-l", "/usr/bin/systemctl", "restart",
                      "marketing-portal").returncode == 0
-    session = subprocess.Popen(lab.ssh_base() + ["-i", str(PEOPLE / "zhang.min"), "-o", "IdentitiesOnly=yes",
-                                                 f"zhang.min@{ADDRESS}", "sleep", "300"],
+    session = subprocess.Popen(drillkit.lab.ssh_base() + ["-i", str(PEOPLE / "zhang.min"), "-o", "IdentitiesOnly=yes",
+                                                          f"zhang.min@{drillkit.address(HOST)}", "sleep", "300"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         time.sleep(3)

@@ -10,53 +10,46 @@ are written to .cache/drills/app_tier.json for the closing note and the README.
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from pmops import lab
+import drillkit
+from drillkit import CA, ROOT, playbook, pmops
 from pmops.load import Load
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-WEB = "https://10.89.30.11"
-CA = str(ROOT / ".lab" / "pki" / "ca.crt")
-APP_HOSTS = {"app-01": "10.89.30.21", "app-02": "10.89.30.22"}
+WEB = drillkit.web_url()
+APP_HOSTS = ("app-01", "app-02")
 FIGURES = ROOT / ".cache" / "drills" / "app_tier.json"
 
 
-def playbook(*args: str, timeout: int = 900) -> tuple[subprocess.CompletedProcess, float, str]:
-    started = time.monotonic()
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventory/lab", *args], cwd=ROOT,
-                          env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"),
-                          capture_output=True, text=True, timeout=timeout)
-    return proc, time.monotonic() - started, " ".join((proc.stdout + proc.stderr).split())
-
-
-def ssh(address: str, *command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(lab.ssh_base() + [f"pmops@{address}", shlex.join(command)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+def ssh(host: str, *command: str):
+    return drillkit.ssh(host, *command, timeout=60)
 
 
 def current_releases() -> dict[str, str]:
     out = {}
-    for host, address in APP_HOSTS.items():
-        proc = ssh(address, "readlink", "/opt/marketing-portal/current")
+    for host in APP_HOSTS:
+        proc = ssh(host, "readlink", "/opt/marketing-portal/current")
         assert proc.returncode == 0, proc.stderr
         out[host] = proc.stdout.strip().rsplit("/", 1)[-1]
     return out
 
 
 def drained_members() -> list[str]:
-    proc = ssh("10.89.30.11", "grep", "-l", "^# drained", "-r", "/etc/nginx/pmops-upstream")
+    proc = ssh("web-01", "grep", "-l", "^# drained", "-r", "/etc/nginx/pmops-upstream")
     assert proc.returncode in (0, 1), proc.stderr
     return proc.stdout.split()
+
+
+def recorded(command: str, result: str, request: dict) -> dict:
+    """The run log's newest record: this run, under its command, with its request and result."""
+    record = drillkit.run_log()[-1]
+    assert (record["command"], record["result"], record["request"]) == (command, result, request), record
+    assert record["git_commit"] and record["who"] and record["inventory"] == "inventory/lab"
+    return record
 
 
 def stats() -> dict:
@@ -103,7 +96,7 @@ class UnderLoad:
 def start_from_release_1_0_0():
     """The lab's converge installs 1.0.0; a re-run of this file first goes back to it."""
     if set(current_releases().values()) != {"1.0.0"}:
-        proc, _, out = playbook("playbooks/rollback.yml", "-e", "rollback_to=1.0.0")
+        proc, _, out = pmops("rollback", "-v", "1.0.0")
         assert proc.returncode == 0, out[-3000:]
     yield
     assert drained_members() == [], "a drill left an app host drained"
@@ -111,12 +104,14 @@ def start_from_release_1_0_0():
 
 def test_a_rolling_deploy_under_load_fails_no_request():
     with UnderLoad() as load:
-        proc, seconds, out = playbook("playbooks/deploy.yml", "-e", "app_version=1.1.0")
+        proc, seconds, out = pmops("deploy", "-v", "1.1.0")
     assert proc.returncode == 0, out[-3000:]
     figures = load.check()
     assert set(load.result.versions) >= {"1.0.0", "1.1.0"}, "the load should see both releases during the rollout"
     assert current_releases() == {"app-01": "1.1.0", "app-02": "1.1.0"}
     assert drained_members() == []
+    deployed = recorded("deploy", "ok", {"app_version": "1.1.0"})
+    assert set(deployed["changed"]) >= {"app-01", "app-02"}
     record("deploy_1.0.0_to_1.1.0", deploy_seconds=round(seconds, 1), **figures)
 
 
@@ -126,21 +121,23 @@ def test_an_artifact_whose_sha256_is_wrong_is_refused_before_any_host_changes(tm
         shutil.copy(dist / name, tmp_path / name)
     with open(tmp_path / "marketing-portal-1.0.0.tar.gz", "ab") as tarball:
         tarball.write(b"tampered")
-    record_before = {h: ssh(a, "cat", "/opt/marketing-portal/.pmops-releases.json").stdout for h, a in APP_HOSTS.items()}
-    proc, _, out = playbook("playbooks/deploy.yml", "-e", "app_version=1.0.0", "-e", f"app_artifact_dir={tmp_path}")
+    record_before = {h: ssh(h, "cat", "/opt/marketing-portal/.pmops-releases.json").stdout for h in APP_HOSTS}
+    proc, _, out = pmops("deploy", "-v", "1.0.0", "--artifact-dir", str(tmp_path))
     assert proc.returncode != 0
     assert "its sha256 is" in out and "Nothing was changed on any host" in out, out[-2000:]
     assert "PLAY [Roll out the release" not in out, "no app host may be touched"
     assert current_releases() == {"app-01": "1.1.0", "app-02": "1.1.0"}
-    assert {h: ssh(a, "cat", "/opt/marketing-portal/.pmops-releases.json").stdout
-            for h, a in APP_HOSTS.items()} == record_before
+    assert {h: ssh(h, "cat", "/opt/marketing-portal/.pmops-releases.json").stdout
+            for h in APP_HOSTS} == record_before
     assert drained_members() == []
+    refused = recorded("deploy", "failed", {"app_version": "1.0.0", "app_artifact_dir": str(tmp_path)})
+    assert refused["failed_hosts"] == ["localhost"] and not set(refused["changed"]) & set(APP_HOSTS)
 
 
 def test_a_broken_release_is_rolled_back_automatically_and_the_rollout_stops():
     before = current_releases()  # 1.1.0 on both after the tests above
     with UnderLoad() as load:
-        proc, seconds, out = playbook("playbooks/deploy.yml", "-e", "app_version=1.2.0")
+        proc, seconds, out = pmops("deploy", "-v", "1.2.0")
     assert proc.returncode != 0
     assert "deploy of 1.2.0 stopped on app-01" in out, out[-3000:]
     assert "health check failed on app-01" in out
@@ -152,27 +149,32 @@ def test_a_broken_release_is_rolled_back_automatically_and_the_rollout_stops():
     report = json.loads(Path(out.split("Report: ")[-1].split()[0].rstrip("'\"")).read_text())
     assert report["failed_host"] == "app-01" and report["result"] == "stopped"
     assert report["not_started"] == ["app-02"] and report["rolled_back_to"] == before["app-01"]
+    stopped = recorded("deploy", "failed, rolled back", {"app_version": "1.2.0"})
+    assert (stopped["failed_host"], stopped["rolled_back_to"]) == ("app-01", before["app-01"])
     record("broken_1.2.0", run_seconds=round(seconds, 1), exit_code=proc.returncode,
            failed_check=report["failed_check"][:160], **figures)
 
 
 def test_rollback_goes_to_the_previous_release_then_to_a_named_one():
     with UnderLoad() as load:
-        proc, seconds, out = playbook("playbooks/rollback.yml")
+        proc, seconds, out = pmops("rollback", "-v")
         assert proc.returncode == 0, out[-3000:]
         # previous is 1.0.0: the 1.2.0 that failed its health check is never "previous"
         assert current_releases() == {"app-01": "1.0.0", "app-02": "1.0.0"}
-        proc, seconds2, out = playbook("playbooks/rollback.yml", "-e", "rollback_to=1.1.0")
+        proc, seconds2, out = pmops("rollback", "-v", "1.1.0")
         assert proc.returncode == 0, out[-3000:]
     assert current_releases() == {"app-01": "1.1.0", "app-02": "1.1.0"}
+    recorded("rollback", "ok", {"rollback_to": "1.1.0"})
+    assert drillkit.run_log()[-2]["request"] == {"rollback_to": "previous"}
     figures = load.check()
     record("rollback_previous_then_named", previous_seconds=round(seconds, 1), named_seconds=round(seconds2, 1), **figures)
 
 
 def test_a_release_the_host_does_not_have_is_refused():
-    proc, _, out = playbook("playbooks/rollback.yml", "-e", "rollback_to=0.9.9")
+    proc, _, out = pmops("rollback", "-v", "0.9.9")
     assert proc.returncode != 0
     assert "cannot go back to 0.9.9" in out and "Nothing was changed on this host" in out
+    recorded("rollback", "failed", {"rollback_to": "0.9.9"})
     assert current_releases() == {"app-01": "1.1.0", "app-02": "1.1.0"}
 
 
@@ -183,7 +185,7 @@ def test_a_rolling_patch_under_load_fails_no_request_and_writes_its_reports():
     assert canary.returncode == 0, out[-3000:]
     try:
         with UnderLoad() as load:
-            proc, seconds, out = playbook("playbooks/patch.yml")
+            proc, seconds, out = pmops("patch", "-v")
         assert proc.returncode == 0, out[-3000:]
         figures = load.check()
         assert drained_members() == []
@@ -194,9 +196,23 @@ def test_a_rolling_patch_under_load_fails_no_request_and_writes_its_reports():
             report = json.loads(path.read_text())
             assert {"package": "pmops-patch-canary", "before": "1.0", "after": "2.0"} in report["changed"], path
             assert report["packages_after"]["pmops-patch-canary"] == "2.0"
+        assert recorded("patch", "ok", {})["reports"] == str(reports.relative_to(ROOT))
         web = json.loads((reports / "web-01.json").read_text())
         assert "nginx.service (graceful)" in web["restarted"], "the single web host's nginx must be re-executed, not restarted"
         record("patch", patch_seconds=round(seconds, 1), report_dir=str(reports.relative_to(ROOT)), **figures)
     finally:
         cleanup, _, out = playbook("tests/drills/files/patch_canary.yml", "-e", "state=absent")
         assert cleanup.returncode == 0, out[-3000:]
+
+
+def test_every_change_above_is_in_pmops_history():
+    proc, _, out = pmops("history", "--verify", "--last", "12")
+    assert proc.returncode == 0 and "chain intact" in out, out
+    table = proc.stdout.splitlines()
+    for command, result, request in (("deploy", "ok", "app_version=1.1.0"),
+                                      ("deploy", "failed, rolled back", "app_version=1.2.0"),
+                                      ("rollback", "ok", "rollback_to=previous"),
+                                      ("rollback", "ok", "rollback_to=1.1.0"),
+                                      ("patch", "ok", "")):
+        assert any(f" {command} " in line and f" {result} " in line and request in line for line in table), \
+            (command, result, request, table)

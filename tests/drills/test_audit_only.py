@@ -8,32 +8,28 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from pmops import lab
+import drillkit
+from drillkit import ROOT, pmops
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-HOST, ADDRESS = "web-01", "10.89.30.11"
+HOST = "web-01"
 ETC_SUM = "find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum"
 
 
 def fresh_ssh(command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(lab.ssh_base() + [f"pmops@{ADDRESS}", "sudo", "-n", "bash", "-c", repr(command)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return drillkit.as_root(HOST, command, timeout=60)
 
 
 def audit(tmp_path: Path, inventory: str = "inventory/lab") -> tuple[int, dict, str]:
     out = tmp_path / "audit.json"
     out.unlink(missing_ok=True)
-    proc = subprocess.run([str(BIN / "pmops"), "audit", "-i", inventory, "--limit", HOST, "--json", str(out),
-                           "--reports", str(tmp_path / "reports")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc, _, text = pmops("audit", "-i", inventory, "--limit", HOST, "--json", str(out),
+                          "--reports", str(tmp_path / "reports"), timeout=600)
     report = json.loads(out.read_text())["hosts"][HOST] if out.exists() else {}
-    return proc.returncode, report, proc.stdout + proc.stderr
+    return proc.returncode, report, text
 
 
 def failing(report: dict) -> set[str]:
@@ -41,9 +37,8 @@ def failing(report: dict) -> set[str]:
 
 
 def converge() -> None:
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventory/lab", "playbooks/site.yml",
-                           "--limit", HOST], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    proc, _, out = drillkit.converge(limit=HOST)
+    assert proc.returncode == 0, out[-3000:]
 
 
 def test_three_deviations_are_reported_exactly_and_nothing_changes(tmp_path):
@@ -73,16 +68,15 @@ def test_a_waived_control_is_not_remediated(tmp_path):
     register = [{"control": "SSH-05", "hosts": [HOST], "reason": "Vendor support login during the migration",
                  "owner": "ops@example.cn", "ticket": "CHG-3", "expires": "2099-12-31"}]
     (inventory / "group_vars" / "all" / "exceptions.yml").write_text(yaml.safe_dump({"pmops_exceptions": register}))
-    play = [str(BIN / "ansible-playbook"), "playbooks/site.yml", "--limit", HOST, "--tags", "ssh"]
     try:
-        proc = subprocess.run(play + ["-i", str(inventory)], cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-3000:]
-        assert "waived by the exceptions register, left at the sshd defaults: SSH-05" in " ".join(proc.stdout.split())
+        proc, _, out = drillkit.converge(limit=HOST, tags="ssh", inventory=str(inventory), timeout=600)
+        assert proc.returncode == 0, out[-3000:]
+        assert "waived by the exceptions register, left at the sshd defaults: SSH-05" in out
         effective = fresh_ssh("sshd -T -C user=pmops,host=localhost,addr=127.0.0.1").stdout
         assert "allowgroups" not in effective and "permitrootlogin no" in effective
         code, report, out = audit(tmp_path, str(inventory))
         assert code == 0 and report["controls"]["SSH-05"]["status"] == "waived", out
     finally:
-        proc = subprocess.run(play + ["-i", "inventory/lab"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-3000:]
+        proc, _, out = drillkit.converge(limit=HOST, tags="ssh", timeout=600)
+        assert proc.returncode == 0, out[-3000:]
     assert "allowgroups pmops" in fresh_ssh("sshd -T -C user=pmops,host=localhost,addr=127.0.0.1").stdout

@@ -9,39 +9,23 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import shlex
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
-import pytest
-
-from pmops import lab
+import drillkit
+from drillkit import CA, ENV, playbook, pmops, ssh, sudo
 from pmops.load import Load
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-DB, BACKUP, WEB = "10.89.30.31", "10.89.30.41", "https://10.89.30.11"
-CA = str(ROOT / ".lab" / "pki" / "ca.crt")
-ENV = dict(os.environ, CONTAINERS_CONF=str(lab.CONTAINERS_CONF), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+DB, BACKUP = "db-01", "backup-01"
+WEB = drillkit.web_url()
 
 
-def ssh(address: str, command: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(lab.ssh_base() + [f"pmops@{address}", command], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def sudo(address: str, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return ssh(address, "sudo -n " + shlex.join(argv), timeout)
-
-
-def playbook(*args: str) -> tuple[subprocess.CompletedProcess, str]:
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventory/lab", *args], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=900)
-    return proc, " ".join((proc.stdout + proc.stderr).split())
+def recorded(command: str, result: str) -> dict:
+    record = drillkit.run_log()[-1]
+    assert (record["command"], record["result"]) == (command, result), record
+    assert record["git_commit"] and record["who"]
+    return record
 
 
 def psql(sql: str, db: str = "marketing") -> str:
@@ -79,13 +63,13 @@ def test_known_rows_survive_a_backup_a_dropped_database_and_a_restore():
         ok, _ = load.request("POST", f"/accounts/{account['id']}/readings", {"period": "2026-11", "kwh": 123.456 + n}, 201)
         assert ok
     before = checksums()
-    started = time.monotonic()
-    proc = backup_now()
-    assert proc.returncode == 0, proc.stderr
-    backup_seconds = time.monotonic() - started
-    proc, out = playbook("playbooks/restore.yml", "-l", "db-01", "-e", "restore_database=marketing",
-                         "-e", "restore_to=original", "-e", "restore_confirm=yes")
+    proc, backup_seconds, out = pmops("backup", "-l", "db-01")
     assert proc.returncode == 0, out[-3000:]
+    assert recorded("backup", "ok")["changed"] == {"db-01": ["backup : Start pmops-backup.service and wait for it to end"]}
+    proc, _, out = pmops("restore", "-l", "db-01", "--database", "marketing", "--to", "original", "--confirm")
+    assert proc.returncode == 0, out[-3000:]
+    assert recorded("restore", "ok")["request"] == {"restore_database": "marketing", "restore_to": "original",
+                                                    "restore_confirm": "yes", "restore_snapshot": "latest"}
     assert checksums() == before, "the restored rows differ from those backed up"
     assert psql(f"SELECT count(*) FROM accounts WHERE name LIKE '{marker}%'") == "25"
     # the portal reconnects to the restored database
@@ -97,15 +81,18 @@ def test_known_rows_survive_a_backup_a_dropped_database_and_a_restore():
 
 
 def test_a_restore_without_confirmation_is_refused():
-    proc, out = playbook("playbooks/restore.yml", "-l", "db-01", "-e", "restore_database=marketing",
-                         "-e", "restore_to=original")
+    proc, _, out = playbook("playbooks/restore.yml", "-l", "db-01", "-e", "restore_database=marketing",
+                            "-e", "restore_to=original")
     assert proc.returncode != 0 and "needs -e restore_confirm=yes" in out and "Nothing was changed" in out
+    proc, _, out = pmops("restore", "-l", "db-01", "--database", "marketing", "--to", "original")
+    assert proc.returncode == 2 and "add --confirm. Nothing was changed" in out
 
 
 def test_the_restore_drill_passes_then_fails_loudly_on_a_broken_dump():
     assert backup_now().returncode == 0
-    proc, out = playbook("playbooks/restore-drill.yml")
+    proc, _, out = pmops("restore", "--drill", "-v")
     assert proc.returncode == 0, out[-3000:]
+    recorded("restore-drill", "ok")
     result = json.loads(sudo(DB, "cat", "/var/lib/pmops-backup/restore-drill.json").stdout)
     assert result["result"] == "pass" and result["databases"][0]["database"] == "marketing"
     assert metrics()["pmops_restore_drill_last_run_success"] == 1
@@ -113,12 +100,13 @@ def test_the_restore_drill_passes_then_fails_loudly_on_a_broken_dump():
     broken = ssh(DB, "echo not-a-dump | sudo -n /usr/local/sbin/pmops-backup restic backup --quiet --stdin "
                      "--stdin-filename marketing.dump --tag postgresql --tag db:marketing --host db-01")
     assert broken.returncode == 0, broken.stderr
-    proc, out = playbook("playbooks/restore-drill.yml")
+    proc, _, out = pmops("restore", "--drill")
     assert proc.returncode != 0
+    recorded("restore-drill", "failed")
     assert "RESTORE DRILL FAILED" in out and "does not restore" in out
     assert metrics()["pmops_restore_drill_last_run_success"] == 0
     assert backup_now().returncode == 0  # a good dump is the latest again
-    proc, out = playbook("playbooks/restore-drill.yml")
+    proc, _, out = playbook("playbooks/restore-drill.yml")  # the playbook alone works as well
     assert proc.returncode == 0, out[-3000:]
 
 
@@ -138,13 +126,11 @@ def test_point_in_time_recovery_brings_back_what_was_there_at_the_target_and_not
     time.sleep(2)
     accounts(load, f"PITR after {marker}", 10)
     # a point-in-time recovery is destructive: no confirmation, no recovery
-    proc, out = playbook("playbooks/restore.yml", "-l", "db-01", "-e", f"restore_pitr_target='{target}'")
+    proc, _, out = playbook("playbooks/restore.yml", "-l", "db-01", "-e", f"restore_pitr_target='{target}'")
     assert proc.returncode != 0 and "Nothing was changed" in out
-    started = time.monotonic()
-    proc, out = playbook("playbooks/restore.yml", "-l", "db-01", "-e", f"restore_pitr_target='{target}'",
-                         "-e", "restore_to=original", "-e", "restore_confirm=yes")
-    seconds = time.monotonic() - started
+    proc, seconds, out = pmops("restore", "-v", "-l", "db-01", "--pitr-target", target, "--to", "original", "--confirm")
     assert proc.returncode == 0, out[-3000:]
+    assert recorded("restore", "ok")["request"]["restore_pitr_target"] == target
     assert f"cluster recovered to {target}" in out
     assert psql(f"SELECT count(*) FROM accounts WHERE name LIKE 'PITR before {marker}%'") == "10"
     assert psql(f"SELECT count(*) FROM accounts WHERE name LIKE 'PITR after {marker}%'") == "0"
@@ -170,16 +156,16 @@ def test_a_backup_with_the_repository_down_fails_clearly_and_loses_nothing():
     stop = subprocess.run(["podman", "stop", "--time", "5", "pmops-backup-01"], env=ENV, capture_output=True, text=True)
     assert stop.returncode == 0, stop.stderr
     try:
-        failed = backup_now()
+        failed, _, out = pmops("backup", "-l", "db-01")
         assert failed.returncode != 0
-        journal = sudo(DB, "journalctl", "-u", "pmops-backup.service", "-n", "30", "--no-pager").stdout
-        assert "BACKUP FAILED" in journal
+        assert "the backup of db-01 failed" in out and "BACKUP FAILED" in out, out[-3000:]
+        assert recorded("backup", "failed")["failed_hosts"] == ["db-01"]
         m = metrics()
         assert m["pmops_backup_last_run_success"] == 0
         assert m["pmops_backup_last_success_timestamp_seconds"] == good
     finally:
-        up = subprocess.run([str(BIN / "pmops"), "lab", "up"], cwd=ROOT, env=ENV, capture_output=True, text=True)
-        assert up.returncode == 0, up.stderr
+        up, _, out = pmops("lab", "up")
+        assert up.returncode == 0, out
     # every snapshot made before the outage is still there once backup-01 is back
     assert before <= snapshot_ids(), "a snapshot was lost"
     assert backup_now().returncode == 0
@@ -228,7 +214,7 @@ def test_the_repository_holds_no_readable_customer_data_and_its_accounts_have_no
     assert found.returncode == 1 and found.stdout == "", f"readable customer data in the repository: {found.stdout}"
     # db-01's own key, its own account: SFTP only, no command, no shell
     shell = ssh(DB, "sudo -n ssh -i /root/.ssh/pmops-backup -o IdentitiesOnly=yes -o BatchMode=yes "
-                    "-o UserKnownHostsFile=/etc/pmops-backup/known_hosts bk-db-01@10.89.30.41 id")
+                    f"-o UserKnownHostsFile=/etc/pmops-backup/known_hosts bk-db-01@{drillkit.address(BACKUP)} id")
     assert "uid=" not in shell.stdout
     assert shell.returncode != 0 or "sftp connections only" in (shell.stdout + shell.stderr)
     entry = sudo(BACKUP, "getent", "passwd", "bk-db-01").stdout
@@ -237,6 +223,6 @@ def test_the_repository_holds_no_readable_customer_data_and_its_accounts_have_no
     keys = sudo(BACKUP, "sha256sum", "/srv/pmops-backup/bk-db-01/.ssh/authorized_keys").stdout
     put = ssh(DB, "echo 'put /etc/hostname /.ssh/authorized_keys' | sudo -n sftp -b - -i /root/.ssh/pmops-backup "
                   "-o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=/etc/pmops-backup/known_hosts "
-                  "bk-db-01@10.89.30.41")
+                  f"bk-db-01@{drillkit.address(BACKUP)}")
     assert put.returncode != 0, put.stdout
     assert sudo(BACKUP, "sha256sum", "/srv/pmops-backup/bk-db-01/.ssh/authorized_keys").stdout == keys

@@ -11,20 +11,16 @@ the converge left it plus the corpus's drifts, and nothing else."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pmops import lab
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+import drillkit
+from drillkit import ROOT, as_root, lab
 # What a run must not change: every file under /etc and the firewall's state.
 STATE = "{ find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum; nft list ruleset; " \
         "systemctl is-active nftables; } | sha256sum"
@@ -32,9 +28,7 @@ NOT_COMPLIANT = ("fail", "error", "unreachable")
 
 
 def pmops(*args: str, state: Path | None = None, timeout: int = 1200) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PMOPS_STATE_DIR=str(state)) if state is not None else None
-    return subprocess.run([str(BIN / "pmops"), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    return drillkit.pmops(*args, timeout=timeout, state=state)[0]
 
 
 def comply(reports: Path, *args: str, inventory: str = "inventory/lab") -> tuple[int, dict, str]:
@@ -197,23 +191,23 @@ def test_the_drift_corpus_is_caught_by_the_right_controls_and_healed(reports, tm
     corpus = CORPUS + NAMED
     assert len(corpus) >= 30 and len({(h, c) for h, c, *_ in corpus}) == len(corpus)
     for host, control, _who, what, command, _probe in corpus:
-        made = lab.as_root(host, command)
+        made = as_root(host, command)
         assert made.returncode == 0, f"{host} {control} ({what}): {made.stderr}"
     hosts = sorted({h for h, *_ in corpus})
-    before = {host: lab.as_root(host, STATE).stdout for host in hosts}
+    before = {host: as_root(host, STATE).stdout for host in hosts}
     code, report, out = comply(reports)
     assert code == 1, out
     caught = failing(report)
-    assert {host: lab.as_root(host, STATE).stdout for host in hosts} == before, "the compliance run changed a host"
+    assert {host: as_root(host, STATE).stdout for host in hosts} == before, "the compliance run changed a host"
     wanted = {(h, c) for h, c, *_ in corpus}
     evidence = {(h, c): " ".join(report["hosts"][h]["controls"][c]["evidence"]) for h, c in caught}
     # apply puts it right, names what it cannot, and the run log says what it changed
     state = tmp_path / "state"
     applied = pmops("apply", "-i", "inventory/lab", state=state)
-    healed = {(h, c) for h, c, *_, probe in CORPUS if lab.as_root(h, probe).returncode == 0}
+    healed = {(h, c) for h, c, *_, probe in CORPUS if as_root(h, probe).returncode == 0}
     named = {(h, c) for h, c, *_ in NAMED if f"{h}  {c}  " in applied.stderr}
     for host, _control, *_, undo in NAMED:
-        assert lab.as_root(host, undo).returncode == 0
+        assert as_root(host, undo).returncode == 0
     # the healed lab: every host compliant, reported three ways
     code, clean, out_clean = comply(reports)
     false_alarms = failing(clean)

@@ -7,25 +7,18 @@ that the automation account still logs in and that the live file did not change.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from pmops import lab
+import drillkit
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-HOST, ADDRESS = "web-01", "10.89.30.11"
+HOST = "web-01"
 
 
 def fresh_ssh(*command: str) -> subprocess.CompletedProcess:
     """pmops's own fresh login: host key checking on, no reused master connection."""
-    return subprocess.run(lab.ssh_base() + [f"pmops@{ADDRESS}", *command],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return drillkit.ssh(HOST, *command, timeout=60)
 
 
 def file_sum(path: str) -> str:
@@ -35,11 +28,7 @@ def file_sum(path: str) -> str:
 
 
 def converge(extra: dict, tags: str = "ssh") -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "inventory/lab", "playbooks/site.yml",
-         "--limit", HOST, "--tags", tags, "-e", json.dumps(extra)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return drillkit.converge(limit=HOST, tags=tags, extra=extra, timeout=300)[0]
 
 
 SSHD = ("ssh", "/etc/ssh/sshd_config")

@@ -87,7 +87,7 @@ def test_bad_input_stops_before_any_run(argv, capsys):
 def test_history_with_no_log_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PMOPS_STATE_DIR", str(tmp_path))
     assert cli.main(["history"]) == 0
-    assert "no apply recorded yet" in capsys.readouterr().err
+    assert "no run recorded yet" in capsys.readouterr().err
 
 
 def test_the_plugin_runs_only_the_parametrisations_the_catalogue_names(tmp_path):

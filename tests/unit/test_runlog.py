@@ -49,7 +49,7 @@ def test_history_lists_commit_and_changed_tasks(tmp_path):
     log = tmp_path / "apply.jsonl"
     runlog.append(log, record(git_dirty=True, limit="web-01", tags=["ssh"]))
     lines = runlog.history_lines(runlog.read(log), verbose=True)
-    assert "01234567+" in lines[1] and "inventory/lab / web-01 / ssh" in lines[1] and lines[1].split()[5] == "1"
+    assert "01234567+" in lines[1] and "inventory/lab / web-01 / ssh" in lines[1] and lines[1].split()[6] == "1" and lines[1].split()[3] == "apply"
     assert lines[2].strip() == "web-01: ssh : Write sshd_config"
 
 
@@ -69,3 +69,18 @@ def test_who_names_the_sudo_caller_and_the_ci_user(monkeypatch):
 
 def test_git_state_outside_git_is_unknown(tmp_path):
     assert runlog.git_state(tmp_path) == (None, False)
+
+
+def test_history_shows_each_command_its_request_and_a_stopped_deploy(tmp_path):
+    log = tmp_path / "apply.jsonl"
+    runlog.append(log, record(command="deploy", request={"app_version": "1.2.0"}, result="failed, rolled back",
+                              failed_host="app-01", failed_check="Health check: HTTP 500",
+                              rolled_back_to="1.1.0", changed={"app-01": ["app : Switch current"]}))
+    runlog.append(log, record(command="patch", changed={}, reports=".cache/patch/20261130T100000Z"))
+    lines = runlog.history_lines(runlog.read(log), verbose=True)
+    deploy = lines[1].split()
+    assert deploy[3] == "deploy" and "failed, rolled back" in lines[1] and lines[1].endswith("(app_version=1.2.0)")
+    assert "failed host: app-01" in lines[2] and "rolled back to: 1.1.0" in lines[4]
+    assert lines[5].strip() == "app-01: app : Switch current"
+    assert lines[6].split()[3] == "patch" and "reports: .cache/patch/20261130T100000Z" in lines[7]
+    assert runlog.path(tmp_path) == tmp_path / "runlog" / "apply.jsonl"
