@@ -31,12 +31,13 @@ lock: ## re-resolve requirements.in into the locked requirements.txt
 	@bash scripts/lock.sh
 
 # ---------------------------------------------------------------- tier 1: seconds
-lint: setup ## yamllint, ansible-lint (production profile), role READMEs against argument specs, tasks against the controls
+lint: setup ## yamllint, ansible-lint (production profile), role READMEs against argument specs, tasks against the controls, playbooks call roles only
 	yamllint --strict .
 	ansible-lint --profile production
 	python scripts/role_docs.py --check
 	python scripts/controls_doc.py --check
 	python scripts/lint_controls.py
+	python scripts/lint_structure.py
 
 unit: setup ## unit tests of pmops, filters and modules
 	pytest tests/unit

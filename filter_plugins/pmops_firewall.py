@@ -30,50 +30,14 @@ _value:
   type: list
 """
 
-import ipaddress
+import sys
 from collections.abc import Mapping
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pmops.topology import covers, network, resolve  # noqa: E402
 
 PROTOS = ("tcp", "udp")
-
-
-def _network(value: str):
-    try:
-        return ipaddress.ip_network(str(value), strict=False)
-    except ValueError:
-        return None
-
-
-def resolve(sources, addresses: Mapping[str, list[str]]) -> list[str] | None:
-    """Addresses and networks for a list of sources; None means any. `addresses` maps every
-    group and host name of the inventory to its hosts' addresses."""
-    out: list[str] = []
-    for source in sources or []:
-        if source == "any":
-            return None
-        if source in addresses:
-            out += addresses[source]
-        else:
-            net = _network(source)
-            if net is not None:
-                out.append(str(net) if net.num_addresses > 1 else str(net.network_address))
-    return sorted(set(out), key=lambda a: (ipaddress.ip_network(a, strict=False).version, a))
-
-
-def pmops_firewall_addresses(groups: Mapping, hostvars: Mapping) -> dict[str, list[str]]:
-    """Every group and host name of the inventory to its hosts' addresses."""
-    def address(host):
-        hv = hostvars[host]
-        return str(hv.get("pmops_address") or hv.get("ansible_host") or host)
-    out = {name: sorted({address(h) for h in members}) for name, members in groups.items()}
-    for host in groups.get("all", []):
-        out[host] = [address(host)]
-    return out
-
-
-def pmops_firewall_sources(sources, addresses) -> list[str]:
-    """Addresses and networks of a source list; ['0.0.0.0/0', '::/0'] for any."""
-    resolved = resolve(sources, addresses)
-    return ["0.0.0.0/0", "::/0"] if resolved is None else resolved
 
 
 def pmops_firewall_rules(policy, group_names, addresses) -> list[dict]:
@@ -89,13 +53,6 @@ def pmops_firewall_rules(policy, group_names, addresses) -> list[dict]:
                 "comment": entry.get("comment", f"{target}: {entry['port']}"),
             })
     return sorted(rules, key=lambda r: (r["proto"], int(str(r["port"]).split("-")[0])))
-
-
-def covers(address: str, sources: list[str] | None) -> bool:
-    if sources is None:
-        return True
-    ip = ipaddress.ip_address(address)
-    return any(ip in ipaddress.ip_network(s, strict=False) for s in sources)
 
 
 def pmops_firewall_errors(policy, ssh_from, addresses, control_address=None) -> list[str]:
@@ -117,10 +74,10 @@ def pmops_firewall_errors(policy, ssh_from, addresses, control_address=None) -> 
             if entry.get("proto", "tcp") not in PROTOS:
                 errors.append(f"{where}.proto: must be tcp or udp")
             for source in entry.get("from", ["any"]):
-                if source != "any" and source not in addresses and _network(source) is None:
+                if source != "any" and source not in addresses and network(source) is None:
                     errors.append(f"{where}.from: {source!r} is not a group, host, network or 'any'")
     for source in ssh_from or []:
-        if source not in addresses and _network(source) is None:
+        if source not in addresses and network(source) is None:
             errors.append(f"firewall_ssh_from: {source!r} is not a group, host or network")
     if control_address and not errors and not covers(control_address, resolve(ssh_from, addresses) or []):
         errors.append(f"firewall_ssh_from {list(ssh_from or [])} does not hold the control node's address "
@@ -131,8 +88,6 @@ def pmops_firewall_errors(policy, ssh_from, addresses, control_address=None) -> 
 class FilterModule:
     def filters(self):
         return {
-            "pmops_firewall_addresses": pmops_firewall_addresses,
             "pmops_firewall_errors": pmops_firewall_errors,
             "pmops_firewall_rules": pmops_firewall_rules,
-            "pmops_firewall_sources": pmops_firewall_sources,
         }

@@ -12,7 +12,7 @@ def pmops_postgresql_hba(roles, sources, tls=True) -> list[dict]:
     """One rule per application role and address it may connect from.
 
     roles:   postgresql_roles ({name, database, from, ...} each)
-    sources: per role, its resolved addresses (pmops_firewall_sources of its `from`), in order
+    sources: per role, its resolved addresses (pmops_topology_sources of its `from`), in order
     tls:     hostssl (TLS required) or host
     """
     if not isinstance(roles, list) or not isinstance(sources, list) or len(roles) != len(sources):

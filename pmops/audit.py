@@ -90,7 +90,7 @@ def evaluate(events: Iterable[dict], controls: list[dict], hosts: Iterable[str] 
                                      in_force.get(cid))
         unclaimed = [_evidence(e) for e in evs if e["status"] == "changed" and not e.get("loop")
                      and not ({e.get("control")} | set(e.get("tags", []))) & ids]
-        etc = [e for e in evs if e["task"] == "Compare the fingerprints of /etc"]
+        etc = [e for e in evs if e["task"].endswith("Compare the fingerprints of /etc")]
         report[host] = {
             "controls": results,
             "unclaimed_changes": unclaimed,

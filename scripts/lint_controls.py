@@ -83,7 +83,7 @@ READ_ONLY = {
     "debug", "assert", "fail", "set_fact", "set_stats", "stat", "getent", "slurp", "find",
     "package_facts", "service_facts", "setup", "gather_facts", "meta", "include_vars", "pause",
     "wait_for", "wait_for_connection", "ping", "uri", "validate_argument_spec", "add_host",
-    "group_by", "async_status",
+    "group_by", "async_status", "pmops_live_state",
     "community.postgresql.postgresql_info", "community.postgresql.postgresql_ping",
     "community.crypto.x509_certificate_info", "community.crypto.openssl_privatekey_info",
 }

@@ -18,7 +18,8 @@ from testinfra.utils.ansible_runner import AnsibleRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from filter_plugins.pmops_firewall import covers, pmops_firewall_rules, pmops_firewall_sources  # noqa: E402
+from filter_plugins.pmops_firewall import pmops_firewall_rules  # noqa: E402
+from pmops.topology import covers, sources  # noqa: E402
 
 LISTEN = r"""
 import socket, sys, threading, time
@@ -91,7 +92,7 @@ def test_the_network_matrix_holds(host, hostvars, lab, request):
         for port in lab["ports"]:
             allowed = any(int(str(r["port"]).split("-")[0]) == port and covers(source, r["sources"]) for r in rules)
             if port == 22:
-                allowed = allowed or covers(source, pmops_firewall_sources(ssh_from, groups))
+                allowed = allowed or covers(source, sources(ssh_from, groups))
             pairs.append([entry["address"], port])
             wanted.append((name, port, allowed))
     got = json.loads(host.check_output(f"python3 -c '{PROBE}' '{json.dumps(pairs)}'"))

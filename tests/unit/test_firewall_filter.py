@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from filter_plugins.pmops_firewall import (covers, pmops_firewall_addresses, pmops_firewall_errors,
-                                           pmops_firewall_rules, pmops_firewall_sources)
+from filter_plugins.pmops_firewall import pmops_firewall_errors, pmops_firewall_rules
+from filter_plugins.pmops_topology import FilterModule as Topology
+from pmops.topology import addresses as pmops_topology_addresses, covers, sources as pmops_topology_sources
 
 GROUPS = {"all": ["web-01", "app-01", "db-01", "backup-01"], "pmops": ["web-01", "app-01", "db-01", "backup-01"],
           "web": ["web-01"], "app": ["app-01"], "db": ["db-01"], "backup": ["backup-01"], "ungrouped": []}
@@ -21,7 +22,7 @@ POLICY = {
 
 @pytest.fixture
 def addresses():
-    return pmops_firewall_addresses(GROUPS, HOSTVARS)
+    return pmops_topology_addresses(GROUPS, HOSTVARS)
 
 
 def test_addresses_of_groups_and_hosts(addresses):
@@ -38,7 +39,7 @@ def test_rules_of_the_db_host_resolve_groups_to_addresses(addresses):
 def test_any_means_no_source_restriction(addresses):
     rules = pmops_firewall_rules(POLICY, ["pmops", "web"], addresses)
     assert rules[0] == {"port": 443, "proto": "tcp", "sources": None, "comment": "web: 443"}
-    assert pmops_firewall_sources(["any"], addresses) == ["0.0.0.0/0", "::/0"]
+    assert pmops_topology_sources(["any"], addresses) == ["0.0.0.0/0", "::/0"]
     assert covers("203.0.113.9", None) and not covers("10.0.0.11", ["10.0.0.21", "192.168.5.0/24"])
 
 
@@ -58,3 +59,8 @@ def test_a_sound_policy_has_no_errors(addresses):
 def test_bad_policies_are_refused(addresses, policy, ssh_from, message):
     errors = pmops_firewall_errors(policy, ssh_from, addresses, "10.0.0.1")
     assert any(message in e for e in errors), errors
+
+
+def test_the_topology_filters_are_the_shared_code():
+    assert Topology().filters() == {"pmops_topology_addresses": pmops_topology_addresses,
+                                    "pmops_topology_sources": pmops_topology_sources}

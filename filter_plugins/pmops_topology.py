@@ -1,0 +1,45 @@
+"""The inventory's topology as addresses, for every role that admits or names peers
+(pmops/topology.py holds the code)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pmops import topology  # noqa: E402
+
+DOCUMENTATION = r"""
+name: pmops_topology_addresses
+short_description: Every group and host name of the inventory to its hosts' addresses
+description:
+  - C(pmops_topology_addresses) maps each group and host of C(groups) to the addresses of its hosts
+    (C(pmops_address), else C(ansible_host), else the name).
+  - C(pmops_topology_sources) resolves a source list (groups, hosts, networks, C(any)) against that map;
+    C(any) is C(['0.0.0.0/0', '::/0']).
+options:
+  _input:
+    description: C(groups) (addresses), or a source list (sources).
+    type: raw
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: The database tier's clients as addresses
+  ansible.builtin.debug:
+    msg: "{{ ['app', '10.0.9.0/24'] | pmops_topology_sources(groups | pmops_topology_addresses(hostvars)) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: A dict of name to addresses, or a list of addresses and networks.
+  type: raw
+"""
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "pmops_topology_addresses": topology.addresses,
+            "pmops_topology_sources": topology.sources,
+        }

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""The shape `make lint` holds the playbooks and roles to.
+
+1. A playbook holds no task logic: each play selects hosts, sets how it runs (serial, order,
+   become, facts...) and calls roles, through `roles:` or tasks that are only
+   `include_role`/`import_role` (with name, vars, tags, when, apply); `import_playbook`
+   entries are allowed. The work lives in role entry points, with argument specs.
+2. No role refers to another role's private variables (`__<role>_...`): roles publish what
+   others need as documented inputs, outputs (`<role>_wanted`, `login_canary_result`...) or
+   entry points. Playbooks refer to no role's private variables either.
+
+  lint_structure.py           check the repository, exit 1 naming each problem
+  lint_structure.py --root D  check another tree (the unit tests use it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAY_KEYS = {
+    "name", "hosts", "serial", "order", "max_fail_percentage", "any_errors_fatal", "become", "become_user",
+    "become_method", "gather_facts", "gather_subset", "gather_timeout", "tags", "vars", "roles", "tasks",
+    "strategy", "connection", "environment", "module_defaults", "throttle", "run_once", "collections",
+    "check_mode", "diff", "ignore_unreachable", "force_handlers", "remote_user", "vars_files",
+}
+TASK_SECTIONS = ("pre_tasks", "tasks", "post_tasks", "handlers")
+ROLE_CALLS = {"include_role", "import_role", "ansible.builtin.include_role", "ansible.builtin.import_role"}
+ROLE_CALL_KEYS = {"name", "vars", "tags", "when", "loop", "loop_control", "become", "delegate_to", "run_once"}
+PRIVATE = re.compile(r"\b__([a-z][a-z0-9_]*)")
+TEXT_SUFFIXES = {".yml", ".yaml", ".j2", ".md", ".py", ".sh", ".cfg", ".conf"}
+
+
+def _load(path: Path):
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SystemExit(f"lint_structure: {path}: not valid YAML: {exc}") from None
+
+
+def owner(private: str, roles: list[str]) -> str | None:
+    """The role whose private variable `__<private>` is (longest role-name prefix), if any."""
+    found = [r for r in roles if private == r or private.startswith(r + "_")]
+    return max(found, key=len) if found else None
+
+
+def playbook_problems(path: Path, roles: list[str], root: Path) -> list[str]:
+    rel = path.relative_to(root)
+    problems = []
+    for n, play in enumerate(_load(path) or [], 1):
+        where = f"{rel}: play {n} ({play.get('name', 'unnamed') if isinstance(play, dict) else '?'})"
+        if not isinstance(play, dict):
+            problems.append(f"{where}: not a play")
+            continue
+        if "import_playbook" in play or "ansible.builtin.import_playbook" in play:
+            continue
+        for key in sorted(set(play) - PLAY_KEYS - set(TASK_SECTIONS)):
+            problems.append(f"{where}: `{key}` is not host selection, run settings or role calls")
+        for section in TASK_SECTIONS:
+            for task in play.get(section) or []:
+                module = next((k for k in task if k in ROLE_CALLS), None)
+                name = task.get("name", "unnamed")
+                if section == "handlers" or module is None:
+                    problems.append(f"{where}: {section} `{name}` is task logic; move it into a role entry point")
+                    continue
+                extra = set(task) - ROLE_CALL_KEYS - {module}
+                if extra:
+                    problems.append(f"{where}: `{name}` calls a role but also has {sorted(extra)}; "
+                                    "move that into the role")
+    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+        for private in PRIVATE.findall(line):
+            role = owner(private, roles)
+            if role:
+                problems.append(f"{rel}:{line_no}: refers to the {role} role's private variable __{private}")
+    return problems
+
+
+def role_problems(role_dir: Path, roles: list[str], root: Path) -> list[str]:
+    problems = []
+    for path in sorted(p for p in role_dir.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES):
+        if path.name == "README.md":
+            continue  # generated from the specs
+        for line_no, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            for private in PRIVATE.findall(line):
+                role = owner(private, roles)
+                if role and role != role_dir.name:
+                    problems.append(f"{path.relative_to(root)}:{line_no}: refers to the {role} role's private "
+                                    f"variable __{private}; use an input, an output or an entry point of {role}")
+    return problems
+
+
+def check(root: Path) -> list[str]:
+    role_dirs = sorted(p for p in (root / "roles").iterdir() if p.is_dir())
+    roles = [p.name for p in role_dirs]
+    problems = []
+    for path in sorted((root / "playbooks").glob("*.yml")):
+        problems += playbook_problems(path, roles, root)
+    for role_dir in role_dirs:
+        problems += role_problems(role_dir, roles, root)
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=ROOT)
+    args = parser.parse_args(argv)
+    problems = check(args.root)
+    for problem in problems:
+        print(f"lint_structure: {problem}", file=sys.stderr)
+    if not problems:
+        playbooks = len(list((args.root / "playbooks").glob("*.yml")))
+        print(f"lint_structure: ok, {playbooks} playbooks call roles only; no role reads another's private variables")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
