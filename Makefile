@@ -49,7 +49,7 @@ lab-secrets: setup ## make the lab's keys and certificates under .lab/ (no conta
 	pmops lab secrets
 
 inventory-tests: setup lab-secrets artifacts ## bad inventories are refused before any change
-	pytest tests/inventory
+	pytest tests/inventory -n 2
 
 artifacts: ## build the marketing portal's release artifacts (tarball + manifest with sha256 per release)
 	python3 apps/marketing-portal/build.py

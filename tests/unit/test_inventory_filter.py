@@ -101,6 +101,16 @@ def test_role_inputs_are_checked_against_argument_specs(change, expected):
     assert len(errors) == 1 and errors[0].startswith(expected), errors
 
 
+def test_a_templated_default_of_an_input_the_host_does_not_set_is_not_checked():
+    """The production inventory leaves postgresql_memory_mb to its default, a template of the
+    host's memory: only what a host sets is checked (this refused production before)."""
+    specs = dict(SPECS, postgresql={"postgresql_memory_mb": {"type": "int", "default": "{{ ansible_facts['memtotal_mb'] }}"}})
+    assert pmops_inventory_errors({"web-01": good_host()}, ["web-01"], TIERS, specs) == []
+    bad = dict(good_host(), postgresql_memory_mb="lots")
+    assert pmops_inventory_errors({"web-01": bad}, ["web-01"], TIERS, specs)[0].startswith(
+        "web-01: postgresql_memory_mb: argument 'postgresql_memory_mb' is of type str")
+
+
 def test_a_group_fault_is_reported_once_for_all_hosts():
     hosts = {f"web-0{i}": dict(good_host(address=f"10.0.0.{i}"), pmops_owner="") for i in range(1, 4)}
     assert run(hosts) == ["all 3 hosts: pmops_owner: must be a non-empty string, not ''"]
