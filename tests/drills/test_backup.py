@@ -195,7 +195,12 @@ def test_retention_keeps_exactly_what_the_policy_says():
     env = f"RESTIC_REPOSITORY={repo} RESTIC_PASSWORD=drill"
     assert ssh(DB, f"sudo -n env {env} restic init --quiet").returncode == 0
     now = datetime.datetime.now().replace(hour=12, minute=0, second=0, microsecond=0)
-    times = [now - datetime.timedelta(days=d, hours=h) for d in range(70) for h in (0, 6)]
+    # Enough history for every rule, kept short (each snapshot is one restic run): a snapshot a
+    # day for ten days, a second one on three of them (same-day snapshots collapse), then one a
+    # week back to ten weeks (weekly and monthly buckets over three months).
+    days = list(range(10)) + [13, 20, 27, 34, 41, 48, 55, 62, 69]
+    times = sorted({now - datetime.timedelta(days=d) for d in days}
+                   | {now - datetime.timedelta(days=d, hours=6) for d in (0, 1, 2)}, reverse=True)
     script = " && ".join(f"sudo -n env {env} restic backup --quiet --tag files --host db-01 "
                          f"--time '{t:%Y-%m-%d %H:%M:%S}' /etc/hostname" for t in times)
     assert ssh(DB, script, timeout=900).returncode == 0
