@@ -14,8 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from pmops import lab
 
 ROOT = Path(__file__).resolve().parents[2]
