@@ -131,10 +131,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("breakage", "message"), CASES, ids=[c[0].__name__ for c in CASES])
-def test_bad_inventory_is_refused_before_any_change(inventory, breakage, message):
+# The first case runs the whole site.yml (about 25 s here: every play is loaded); the others
+# run its first play, validate.yml, alone (about 4 s), which is the same validation: every
+# playbook that changes hosts starts with it (test_every_playbook_that_changes_hosts_validates_first).
+@pytest.mark.parametrize(("breakage", "message", "playbook"),
+                         [(b, m, "playbooks/site.yml" if n == 0 else "playbooks/validate.yml")
+                          for n, (b, m) in enumerate(CASES)], ids=[c[0].__name__ for c in CASES])
+def test_bad_inventory_is_refused_before_any_change(inventory, breakage, message, playbook):
     breakage(inventory)
-    proc = run_playbook(inventory)
+    proc = run_playbook(inventory, playbook)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert re.search(message, out), out
@@ -142,6 +147,16 @@ def test_bad_inventory_is_refused_before_any_change(inventory, breakage, message
     assert "Baseline of every marketing server" not in out
     assert "Gathering Facts" not in out
     assert not re.search(r"changed=[1-9]", out)
+
+
+ENTRY_POINTS = ["site.yml", "deploy.yml", "rollback.yml", "patch.yml", "restore.yml", "restore-drill.yml",
+                "backup-now.yml"]
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_every_playbook_that_changes_hosts_validates_first(name):
+    first = yaml.safe_load((ROOT / "playbooks" / name).read_text())[0]
+    assert first.get("ansible.builtin.import_playbook") == "validate.yml", f"{name} must start with validate.yml"
 
 
 def test_a_fault_outside_the_limit_still_stops_the_run(inventory):
