@@ -18,6 +18,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_target(sub: argparse.ArgumentParser, limit_help: str = "only these hosts or groups (Ansible pattern)",
+               verbose_help: str = "show Ansible's output") -> None:
+    """-i, -l and -v, the same on every command that runs playbooks."""
+    sub.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+    sub.add_argument("-l", "--limit", help=limit_help)
+    sub.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pmops",
@@ -62,11 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="The same run as `pmops comply --check-mode --no-testinfra`: the state in force on every host "
                     "against the policy, and site.yml in check mode for what a converge would change. Reports in "
                     "<reports>/<UTC time>/; --json copies report.json. Exit status 1 when any host is not compliant.")
-    audit.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
-    audit.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
+    add_target(audit)
     audit.add_argument("--json", dest="json_out", help="also write report.json here")
     audit.add_argument("--reports", help="reports directory (default: $PMOPS_STATE_DIR/reports or ./reports)")
-    audit.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
     comply = commands.add_parser(
         "comply", help="compliance run: every control on every host, with reports for auditors and CI",
         description="Read each host's state in force in one round trip (effective sshd settings, the loaded "
@@ -75,8 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "does not decide alone; report per host and control (pass, fail with its evidence, waived with "
                     "owner and expiry, not applicable, unreachable) in <reports>/<UTC time>/: report.json, "
                     "junit.xml, report.html. Changes nothing. Exit 0 when compliant, 1 when not.")
-    comply.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
-    comply.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
+    add_target(comply, verbose_help="show Ansible's and pytest's output")
     comply.add_argument("--threshold", type=float, default=100.0,
                         help="lowest overall score (%%, pass and waived over assessed) that exits 0 (default 100)")
     comply.add_argument("--reports", help="reports directory (default: $PMOPS_STATE_DIR/reports or ./reports)")
@@ -87,7 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     comply.add_argument("--json", dest="json_out", help="also write report.json here")
     comply.add_argument("-j", "--jobs", type=positive_int, default=8,
                         help="hosts whose testinfra tests run at once (default 8)")
-    comply.add_argument("-v", "--verbose", action="store_true", help="show Ansible's and pytest's output")
     for name, text, desc in (
             ("plan", "what site.yml would change, per host and task, as Markdown for a merge request",
              "Run site.yml in check + diff mode and summarise what would change per host and task, with the "
@@ -97,18 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
              "Run site.yml and append who, when, the git commit, inventory, limit, tags, each host's changed "
              "tasks and the result to the append-only run log that `pmops history` lists.")):
         sub = commands.add_parser(name, help=text, description=desc)
-        sub.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
-        sub.add_argument("-l", "--limit", help="only these hosts or groups (Ansible pattern)")
+        add_target(sub)
         sub.add_argument("-t", "--tags", help="only tasks with these tags (comma-separated)")
-        sub.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
         if name == "plan":
             sub.add_argument("--out", help="directory for plan.md and plan.json (default: <state>/plans/<UTC time>)")
             sub.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when something would change")
-    def target(sub, limit_help="only these hosts or groups (Ansible pattern)"):
-        sub.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
-        sub.add_argument("-l", "--limit", help=limit_help)
-        sub.add_argument("-v", "--verbose", action="store_true", help="show Ansible's output")
-
     recorded = "Recorded in the run log (`pmops history`) whatever the result."
     deploy = commands.add_parser(
         "deploy", help="rolling, health-gated deploy of a release of the portal",
@@ -118,24 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("version", metavar="VERSION", help="the release, e.g. 1.1.0 (see apps/marketing-portal/dist)")
     deploy.add_argument("--artifact-dir", help="where the release's tarball and manifest are "
                                                "(default: apps/marketing-portal/dist)")
-    target(deploy)
+    add_target(deploy)
     rollback = commands.add_parser(
         "rollback", help="rolling rollback of the portal to the previous release or a named one",
         description="One app host at a time: drain, switch to the release, restart, health-check, restore. "
                     + recorded)
     rollback.add_argument("to", metavar="TO", nargs="?", help="a release still on the hosts (default: the previous)")
-    target(rollback)
+    add_target(rollback)
     patch = commands.add_parser(
         "patch", help="rolling OS patching, the portal answering throughout",
         description="Per host: pre-checks, drain, upgrade, restart what needrestart names, post-checks, restore. "
                     "JSON reports under .cache/patch/<time>/. " + recorded)
     patch.add_argument("--reboot", action="store_true", help="reboot hosts that need it (default: report only)")
-    target(patch)
+    add_target(patch)
     backup = commands.add_parser(
         "backup", help="every client's backup now, as the daily timers run it",
         description="Start each client's pmops-backup.service and wait for it; a failure names the host and the "
                     "unit's last lines. " + recorded)
-    target(backup)
+    add_target(backup)
     restore = commands.add_parser(
         "restore", help="restore a database, files or a point in time from the backups (side copy by default)",
         description="Restore on the hosts of --limit: a database (--database) into <db>_restored_<time>, files "
@@ -143,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "data; --pitr-target recovers the whole cluster to a time (where point-in-time recovery is on). "
                     "--drill runs the restore drill instead (scratch databases compared with the live ones). "
                     + recorded)
-    target(restore, "the host(s) to restore on, e.g. db-01 (required, but with --drill)")
+    add_target(restore, "the host(s) to restore on, e.g. db-01 (required, but with --drill)")
     what = restore.add_mutually_exclusive_group(required=True)
     what.add_argument("--database", help="a PostgreSQL database, e.g. marketing")
     what.add_argument("--path", dest="paths", action="append", help="an absolute path (repeatable)")
