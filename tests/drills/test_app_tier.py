@@ -216,3 +216,14 @@ def test_every_change_above_is_in_pmops_history():
                                       ("patch", "ok", "")):
         assert any(f" {command} " in line and f" {result} " in line and request in line for line in table), \
             (command, result, request, table)
+
+
+def test_a_converge_after_a_deploy_leaves_the_deployed_release_alone():
+    """The app hosts run 1.1.0 (deployed above) while the inventory still says 1.0.0: a
+    converge must neither roll the release back nor fail its health check over it."""
+    before = current_releases()
+    assert set(before.values()) == {"1.1.0"}, before
+    proc, _, out = drillkit.converge(limit="app-01", tags="app")
+    assert proc.returncode == 0, out[-3000:]
+    assert "app-01 runs 1.1.0;" in out, out[-3000:]
+    assert current_releases() == before
