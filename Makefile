@@ -19,7 +19,7 @@ export ANSIBLE_STRATEGY := linear
 endif
 
 .PHONY: help setup lock lint unit syntax lab-secrets inventory-tests fast wheelhouse molecule lab-up lab-down lab-status \
-        artifacts lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-comply bench-lynis bench-hardening clean
+        artifacts lab-image lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-comply bench-lynis bench-hardening clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -60,8 +60,10 @@ fast: lint unit syntax inventory-tests ## every check that needs no host
 wheelhouse: setup ## wheels of requirements.txt in .cache/wheelhouse (control nodes with no route to PyPI)
 	.venv/bin/pip wheel --quiet --disable-pip-version-check -r requirements.txt -w .cache/wheelhouse 2> >(grep -v "^WARNING: Location" >&2)
 
-molecule: setup ## molecule scenarios (create, converge, idempotence, check, verify)
+lab-image: setup ## build the lab image with debootstrap (cached: rebuilt only when lab/image/ changes)
 	pmops lab image
+
+molecule: lab-image ## molecule scenarios (create, converge, idempotence, check, verify)
 	molecule test --all
 
 # ---------------------------------------------------------------- tier 3: the lab
@@ -98,7 +100,7 @@ lab-tests: setup ## the lab's own behaviour: up twice, recovery from leftovers, 
 
 lab-test: lab-check lab-converge lab-idempotence lab-verify lab-drills
 
-test: ## everything, fastest first (what CI runs), then the time of each tier against its budget
+test: ## everything, fastest first, molecule beside the lab tiers (what CI runs); then each tier's time against its budget
 	@python3 scripts/test_tiers.py
 	@echo "make test: all tiers passed"
 

@@ -1,7 +1,9 @@
 """`pmops lab` against real podman: up twice, recovery from leftovers, port taken, down.
 
 These tests change the lab (they stop, remove and re-create hosts), so `make test` runs
-them last. Each leaves the lab up, as a fresh lab from the cached image.
+them before lab-check, which starts from a fresh lab anyway (and beside molecule, whose
+containers, network and image are its own). Each leaves the lab up, as a fresh lab from the
+cached image.
 """
 
 from __future__ import annotations

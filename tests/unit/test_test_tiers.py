@@ -24,7 +24,36 @@ def test_the_table_flags_a_tier_over_budget_and_a_failed_one():
     rows = text.splitlines()
     assert rows[2].split()[:3] == ["fast", "1:40", "4:00"] and "over" not in rows[2]
     assert "over" in rows[3] and "FAILED" in rows[4]
-    assert rows[-1].split()[:3] == ["total", "15:10", "40:00"] and "3 of 8 tiers run" in rows[-1]
+    assert rows[-1].split()[:4] == ["wall", "clock", "15:10", "40:00"]
+    assert f"3 of {len(tiers.TIERS)} tiers run" in rows[-1]
+
+
+def test_a_tier_run_beside_counts_once_in_the_wall_clock():
+    text = tiers.table([{"tier": "molecule", "seconds": 500, "budget": 540, "covers": "m", "rc": 0},
+                        {"tier": "lab-converge", "seconds": 600, "budget": 420, "covers": "c", "rc": 0}], wall=700)
+    last = text.splitlines()[-1]
+    assert last.split()[:4] == ["wall", "clock", "11:40", "40:00"] and "beside the lab tiers" in last
+
+
+def test_molecule_runs_beside_only_tiers_without_timing_and_is_joined_before_the_drills():
+    names = [name for name, _, _ in tiers.TIERS]
+    assert tiers.BESIDE == {"molecule"}
+    # the lab image is built before anything that uses it can run beside another tier
+    assert names.index("lab-image") < names.index("molecule") < names.index(tiers.JOIN_BEFORE)
+    between = names[names.index("molecule") + 1:names.index(tiers.JOIN_BEFORE)]
+    assert between and all(name.startswith("lab-") for name in between)
+
+
+def test_a_failing_background_tier_fails_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(tiers, "LOGS", tmp_path)
+    job = tiers.Background.__new__(tiers.Background)
+    job.tier, job.budget, job.covers, job.log, job.seconds = "molecule", 540, "m", tmp_path / "m.log", None
+    job.log.write_text("boom\n")
+    job.started = 0.0
+    import subprocess
+    job.proc = subprocess.Popen(["false"])
+    result = job.wait()
+    assert result["rc"] != 0 and result["tier"] == "molecule"
 
 
 def test_an_unknown_tier_is_refused():
