@@ -226,7 +226,7 @@ def build_image(tag: str) -> None:
     remove_build_dir()
     rootfs = BUILD_DIR / "rootfs"
     rootfs.mkdir(parents=True)
-    progress(f"building the lab image {tag} with debootstrap from {mirror} (about a minute)")
+    progress(f"building the lab image {tag} with debootstrap from {mirror}, then its updates (two or three minutes)")
     cmd = ["debootstrap", f"--variant={recipe['variant']}", f"--include={recipe['include']}",
            recipe["suite"], str(rootfs), mirror]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
