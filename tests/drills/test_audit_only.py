@@ -37,7 +37,9 @@ def failing(report: dict) -> set[str]:
 
 
 def converge() -> None:
-    proc, _, out = drillkit.converge(limit=HOST)
+    # The roles that own the three drifts below (sshd_config; /etc/shadow and sudoers.d): the
+    # audit after it covers every control of the host, so a full converge would prove no more.
+    proc, _, out = drillkit.converge(limit=HOST, tags="ssh,hardening")
     assert proc.returncode == 0, out[-3000:]
 
 
