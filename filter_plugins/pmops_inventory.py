@@ -106,6 +106,20 @@ def _without_defaults(options: Mapping) -> dict:
     return {name: {k: v for k, v in (option or {}).items() if k != "default"} for name, option in options.items()}
 
 
+def _plain(value):
+    """The same data as plain Python types. ansible-core 2.19 tags every value with its origin,
+    and the validator deep-copies what it checks: with the tags, that copy walked the parsed
+    playbook (site.yml: every role's tasks) and took this task from 2 s to over 20 (measured)."""
+    if isinstance(value, Mapping):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    for kind in (bool, str, int, float):  # bool before int: True is an int too
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
 def check_specs(hvars: Mapping, role_specs: Mapping[str, Mapping]) -> list[tuple[str, str]]:
     """Types and choices of the role inputs this host sets, from the roles' argument specs."""
     errors = []
@@ -122,7 +136,7 @@ def check_specs(hvars: Mapping, role_specs: Mapping[str, Mapping]) -> list[tuple
             continue
         # Only what the host sets is checked: the validator would otherwise fill in every
         # default, and a templated one ("{{ ansible_facts['memtotal_mb'] }}") is not an int yet.
-        result = ArgumentSpecValidator(_without_defaults(options)).validate(given)
+        result = ArgumentSpecValidator(_without_defaults(options)).validate(_plain(given))
         for message in result.error_messages:
             names = [k for k in given if k in message] or [f"{role}_*"]
             errors.append((names[0], message))
