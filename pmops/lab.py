@@ -381,6 +381,12 @@ def provision(host: Host, topo: Topology) -> str:
     return f"{host.name},{host.ip} {' '.join(hostkey.split()[:2])}"
 
 
+def host_key_line(host: Host) -> str:
+    """The known_hosts line of a running host that needs no provisioning (read only)."""
+    hostkey = _out(podman("exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"))
+    return f"{host.name},{host.ip} {' '.join(hostkey.split()[:2])}"
+
+
 def ssh_base(batch: bool = True) -> list[str]:
     argv = ["ssh", "-i", str(KEY_FILE), "-o", f"UserKnownHostsFile={KNOWN_HOSTS}",
             "-o", "StrictHostKeyChecking=yes",
@@ -532,6 +538,11 @@ def up(topo: Topology | None = None) -> int:
     if not built:
         progress(f"image {tag} is cached (recipe unchanged)")
     states = {h.name: container_state(h.container) for h in topo.hosts}
+    # Hosts whose automation account is (re)written below: those created or started here, or
+    # every host when the running lab does not answer this checkout's key. A host that runs
+    # and answers is left alone: rewriting its authorized_keys under a drill's login (a drill
+    # that stops one host and brings it back runs beside others) would refuse that login.
+    reprovision_all = False
     if all(s and s["running"] and s["image"] == tag for s in states.values()) and KNOWN_HOSTS.exists():
         try:
             for host in topo.hosts:
@@ -540,15 +551,24 @@ def up(topo: Topology | None = None) -> int:
             # Running, but not with this checkout's key or known_hosts (another clone made
             # it, or .lab/ was removed): provision the accounts and host keys again.
             progress(f"lab is running but not reachable with this checkout's key ({exc}); re-provisioning")
+            reprovision_all = True
         else:
             ensure_secrets(topo)
             progress(f"lab already up: {len(topo.hosts)} hosts running and reachable; nothing to do")
             return 0
+    elif not KNOWN_HOSTS.exists():
+        reprovision_all = True
     stale = [h for h in topo.hosts if states[h.name] and states[h.name]["image"] != tag]
-    check_ports([h for h in topo.hosts if states[h.name] is None or h in stale])
+    # A running stale container holds its own published port until it is replaced (then
+    # create_container checks the port again), so only the others are checked up front.
+    check_ports([h for h in topo.hosts
+                 if states[h.name] is None or (h in stale and not states[h.name]["running"])])
     ensure_network(topo)
     ensure_secrets(topo)
+    if KNOWN_HOSTS.exists() and KEY_FILE.with_suffix(".pub").stat().st_mtime > KNOWN_HOSTS.stat().st_mtime:
+        reprovision_all = True  # a new automation key: every host must learn it
     recreated = False
+    touched = set()
     for host in topo.hosts:
         state = states[host.name]
         if state and (state["image"] != tag or state["labels"].get(LABEL) != "1"):
@@ -561,13 +581,19 @@ def up(topo: Topology | None = None) -> int:
             progress(f"{host.name}: creating ({host.ip})")
             create_container(host, topo, tag)
             recreated = True
+            touched.add(host.name)
         elif not state["running"]:
             progress(f"{host.name}: was stopped, starting it")
             podman("start", host.container)
+            touched.add(host.name)
     if recreated:
         clear_fact_cache(topo)
+
+    def known_host(host: Host) -> str:
+        return provision(host, topo) if reprovision_all or host.name in touched else host_key_line(host)
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(topo.hosts)) as pool:
-        lines = list(pool.map(lambda h: provision(h, topo), topo.hosts))
+        lines = list(pool.map(known_host, topo.hosts))
     tmp = KNOWN_HOSTS.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(KNOWN_HOSTS)

@@ -1,5 +1,6 @@
 """pmops lab: topology from the inventory, image identity, clear errors. No podman needed."""
 
+import os
 import shlex
 import shutil
 import socket
@@ -159,3 +160,56 @@ def test_as_root_runs_the_command_whole_through_sudo_on_the_hosts_address(monkey
     argv = seen["argv"]
     assert argv[-6:-1] == [f"{topo.user}@{topo.host('db-01').ip}", "sudo", "-n", "bash", "-c"]
     assert shlex.split(argv[-1]) == [command]  # the remote shell hands bash exactly this one word
+
+
+def test_up_provisions_only_the_hosts_it_starts_and_reads_the_others_keys(tmp_path, monkeypatch):
+    """A drill stops one host and brings the lab up while drills beside it log in elsewhere:
+    the running hosts' authorized_keys must not be rewritten under them."""
+    topo = lab.load_topology()
+    known, key = tmp_path / "known_hosts", tmp_path / "id_ed25519"
+    key.with_suffix(".pub").write_text("ssh-ed25519 AAAA test\n")
+    known.write_text("old\n")  # newer than the key: the key did not change
+    monkeypatch.setattr(lab, "KNOWN_HOSTS", known)
+    monkeypatch.setattr(lab, "KEY_FILE", key)
+    stopped = topo.hosts[0].name
+    monkeypatch.setattr(lab, "ensure_image", lambda: ("tag", False))
+    monkeypatch.setattr(lab, "container_state", lambda name: {
+        "running": not name.endswith(stopped), "image": "tag", "labels": {lab.LABEL: "1"}})
+    for name in ("ensure_network", "ensure_secrets", "check_ports", "clear_fact_cache"):
+        monkeypatch.setattr(lab, name, lambda *a, **k: None)
+    monkeypatch.setattr(lab, "podman", lambda *a, **k: None)
+    monkeypatch.setattr(lab, "wait_for_ssh", lambda *a, **k: None)
+    provisioned, read = [], []
+    monkeypatch.setattr(lab, "provision", lambda host, t: provisioned.append(host.name) or f"{host.name} p")
+    monkeypatch.setattr(lab, "host_key_line", lambda host: read.append(host.name) or f"{host.name} r")
+    assert lab.up(topo) == 0
+    assert provisioned == [stopped] and sorted(read) == sorted(h.name for h in topo.hosts[1:])
+    assert len(known.read_text().splitlines()) == len(topo.hosts)
+    # a new automation key: every host learns it
+    provisioned.clear()
+    known.write_text("old\n")
+    os.utime(known, (1, 1))
+    assert lab.up(topo) == 0
+    assert sorted(provisioned) == sorted(h.name for h in topo.hosts)
+
+
+def test_a_running_host_of_an_older_image_is_replaced_although_it_holds_its_own_port(tmp_path, monkeypatch):
+    """CI found it: the lab of an older image was up, and `pmops lab up` refused web-01's
+    published port, held by the very container it was about to replace."""
+    topo = lab.load_topology()
+    known, key = tmp_path / "known_hosts", tmp_path / "id_ed25519"
+    key.with_suffix(".pub").write_text("ssh-ed25519 AAAA test\n")
+    known.write_text("old\n")
+    monkeypatch.setattr(lab, "KNOWN_HOSTS", known)
+    monkeypatch.setattr(lab, "KEY_FILE", key)
+    monkeypatch.setattr(lab, "ensure_image", lambda: ("new", False))
+    monkeypatch.setattr(lab, "container_state", lambda name: {"running": True, "image": "old", "labels": {lab.LABEL: "1"}})
+    removed = []
+    monkeypatch.setattr(lab, "remove_containers", lambda names: removed.extend(names))
+    monkeypatch.setattr(lab, "port_free", lambda port: bool(removed))  # free once its holder is gone
+    for name in ("ensure_network", "ensure_secrets", "clear_fact_cache", "wait_for_ssh"):
+        monkeypatch.setattr(lab, name, lambda *a, **k: None)
+    monkeypatch.setattr(lab, "podman", lambda *a, **k: None)
+    monkeypatch.setattr(lab, "provision", lambda host, t: f"{host.name} p")
+    assert lab.up(topo) == 0
+    assert sorted(removed) == sorted(h.container for h in topo.hosts)
