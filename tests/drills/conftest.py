@@ -1,14 +1,49 @@
-"""Drill order: the compliance drills first, on the lab exactly as converge and testinfra left it.
+"""Drill phases, so that drills touching different hosts run side by side (`make lab-drills`).
 
-The other drills put the lab back as they found it, but a compliance run that counts every
-control on every host is the one place where a leftover would turn into a false failure, so
-it goes before them. Within a module, pytest's order (the file's order) is kept.
+- fleet: the compliance drills, alone and first, on the lab exactly as converge and testinfra
+  left it. A run that counts every control on every host is the one place where another
+  drill's leftover would turn into a false failure.
+- lanes: two lanes side by side (pytest-xdist, `--dist loadgroup`), each a set of hosts no
+  drill of the other lane touches, changes, stops or loads:
+  web-01 (sshd lockouts, the firewall's refusal, the audit) and
+  db-01, backup-01, app-01 (backups and restores, a person's access).
+- last: the application drills, alone: their load goes through web-01, both app hosts and
+  db-01, and the patch drill upgrades every host.
+
+A plain `pytest tests/drills` runs the phases one after another, in this order. Within a
+module, the file's order is kept. A new drill file must be given a phase here.
 """
 
 from __future__ import annotations
 
-FIRST = ("tests/drills/test_comply.py",)
+from pathlib import Path
+
+import pytest
+
+PHASES = ("fleet", "lanes", "last")
+DRILLS = {
+    "test_comply.py": ("fleet", None),
+    "test_ssh_lockout.py": ("lanes", "web-01"),
+    "test_firewall_drills.py": ("lanes", "web-01"),
+    "test_audit_only.py": ("lanes", "web-01"),
+    "test_backup.py": ("lanes", "db-01 backup-01 app-01"),
+    "test_access_drills.py": ("lanes", "db-01 backup-01 app-01"),
+    "test_app_tier.py": ("last", None),
+}
 
 
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: 0 if item.nodeid.startswith(FIRST) else 1)
+def pytest_configure(config):
+    for phase in PHASES:
+        config.addinivalue_line("markers", f"{phase}: drill phase {phase} (tests/drills/conftest.py)")
+
+
+def pytest_collection_modifyitems(config, items):
+    unknown = sorted({Path(item.fspath).name for item in items} - set(DRILLS))
+    if unknown:
+        raise pytest.UsageError(f"drill files with no phase in tests/drills/conftest.py: {', '.join(unknown)}")
+    for item in items:
+        phase, lane = DRILLS[Path(item.fspath).name]
+        item.add_marker(getattr(pytest.mark, phase))
+        if lane:
+            item.add_marker(pytest.mark.xdist_group(name=lane))
+    items.sort(key=lambda item: PHASES.index(DRILLS[Path(item.fspath).name][0]))

@@ -1,0 +1,35 @@
+"""The drill phases (tests/drills/conftest.py): every drill file has one, and make lab-drills
+runs each phase, the lanes side by side with one lane per worker."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("drill_phases", ROOT / "tests" / "drills" / "conftest.py")
+phases = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(phases)
+
+
+def test_every_drill_file_has_a_phase():
+    files = {p.name for p in (ROOT / "tests" / "drills").glob("test_*.py")}
+    assert files == set(phases.DRILLS)
+    assert {phase for phase, _ in phases.DRILLS.values()} == set(phases.PHASES)
+
+
+def test_only_the_lanes_phase_has_lanes_and_it_has_two():
+    lanes = {lane for phase, lane in phases.DRILLS.values() if phase == "lanes"}
+    assert len(lanes) == 2 and None not in lanes
+    assert all(lane is None for phase, lane in phases.DRILLS.values() if phase != "lanes")
+    # no host is in both lanes
+    a, b = (set(lane.split()) for lane in sorted(lanes))
+    assert not a & b
+
+
+def test_make_lab_drills_runs_every_phase_in_order_and_the_lanes_on_two_workers():
+    recipe = re.search(r"^lab-drills:.*?\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    runs = [line.strip() for line in recipe.splitlines()]
+    assert [re.search(r"-m (\w+)", r).group(1) for r in runs] == list(phases.PHASES)
+    assert "-n 2 --dist loadgroup" in runs[1]
