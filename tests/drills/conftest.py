@@ -26,8 +26,8 @@ DRILLS = {
     "test_ssh_lockout.py": ("lanes", "web-01"),
     "test_firewall_drills.py": ("lanes", "web-01"),
     "test_audit_only.py": ("lanes", "web-01"),
-    "test_backup.py": ("lanes", "db-01 backup-01 app-01"),
-    "test_access_drills.py": ("lanes", "db-01 backup-01 app-01"),
+    "test_backup.py": ("lanes", "db-01+backup-01+app-01"),
+    "test_access_drills.py": ("lanes", "db-01+backup-01+app-01"),
     "test_app_tier.py": ("last", None),
 }
 
@@ -37,6 +37,9 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{phase}: drill phase {phase} (tests/drills/conftest.py)")
 
 
+# First: pytest-xdist reads the xdist_group marks in its own hook of the same name (on each
+# worker), so they must be on the items before it runs.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     unknown = sorted({Path(item.fspath).name for item in items} - set(DRILLS))
     if unknown:

@@ -24,7 +24,7 @@ def test_only_the_lanes_phase_has_lanes_and_it_has_two():
     assert len(lanes) == 2 and None not in lanes
     assert all(lane is None for phase, lane in phases.DRILLS.values() if phase != "lanes")
     # no host is in both lanes
-    a, b = (set(lane.split()) for lane in sorted(lanes))
+    a, b = (set(lane.split("+")) for lane in sorted(lanes))
     assert not a & b
 
 
@@ -33,3 +33,10 @@ def test_make_lab_drills_runs_every_phase_in_order_and_the_lanes_on_two_workers(
     runs = [line.strip() for line in recipe.splitlines()]
     assert [re.search(r"-m (\w+)", r).group(1) for r in runs] == list(phases.PHASES)
     assert "-n 2 --dist loadgroup" in runs[1]
+
+
+def test_the_lanes_are_marked_before_xdist_reads_them():
+    """xdist reads xdist_group marks in its own collection hook; ours must run first, or each
+    drill goes to any worker and the two halves of one lane run at once (CI saw the two audit
+    drills on web-01 at the same time)."""
+    assert phases.pytest_collection_modifyitems.pytest_impl.get("tryfirst") is True
