@@ -75,6 +75,9 @@ def run_rollback(to: str | None, inventory: str, limit: str | None = None, verbo
 
 
 def run_patch(inventory: str, limit: str | None = None, reboot: bool = False, verbose: bool = False) -> int:
+    # The play on localhost names the run's report directory: a limit to some hosts keeps it.
+    if limit and "localhost" not in limit.split(","):
+        limit = f"{limit},localhost"
     rc, _ = run_recorded("patch", "playbooks/patch.yml", inventory, limit,
                          extravars={"patch_reboot": True} if reboot else None, verbose=verbose, outcome=patch_outcome)
     return rc

@@ -85,3 +85,11 @@ def test_every_run_is_recorded_with_its_request_changes_and_result(tmp_path, mon
     assert record["changed"] == {"app-01": ["app : Switch current"]} and record["failed_hosts"] == ["app-02"]
     assert record["note"] == "from the command" and record["git_commit"]
     assert change.failure_messages(events) == ["app-02: app : Health check: HTTP 500"]
+
+
+@pytest.mark.parametrize("limit, sent", [(None, None), ("web-01", "web-01,localhost"), ("app,localhost", "app,localhost")])
+def test_a_limited_patch_keeps_the_localhost_play_that_names_its_report_directory(monkeypatch, limit, sent):
+    seen = {}
+    monkeypatch.setattr(operations, "run_recorded", lambda command, playbook, inventory, lim, **kw: (seen.setdefault("limit", lim), 0)[::-1])
+    assert operations.run_patch("inventory/lab", limit) == 0
+    assert seen["limit"] == sent
