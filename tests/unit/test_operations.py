@@ -90,6 +90,11 @@ def test_every_run_is_recorded_with_its_request_changes_and_result(tmp_path, mon
 @pytest.mark.parametrize("limit, sent", [(None, None), ("web-01", "web-01,localhost"), ("app,localhost", "app,localhost")])
 def test_a_limited_patch_keeps_the_localhost_play_that_names_its_report_directory(monkeypatch, limit, sent):
     seen = {}
-    monkeypatch.setattr(operations, "run_recorded", lambda command, playbook, inventory, lim, **kw: (seen.setdefault("limit", lim), 0)[::-1])
+
+    def run_recorded(command, playbook, inventory, lim, **kw):
+        seen["limit"] = lim
+        return 0, None
+
+    monkeypatch.setattr(operations, "run_recorded", run_recorded)
     assert operations.run_patch("inventory/lab", limit) == 0
     assert seen["limit"] == sent
