@@ -377,13 +377,15 @@ def provision(host: Host, topo: Topology) -> str:
     pubkey = KEY_FILE.with_suffix(".pub").read_text().strip()
     proc = podman("exec", "-e", f"PMOPS_USER={topo.user}", "-e", f"PMOPS_KEY={pubkey}",
                   host.container, "/bin/sh", "-c", PROVISION)
-    hostkey = _out(proc).splitlines()[-1]
-    return f"{host.name},{host.ip} {' '.join(hostkey.split()[:2])}"
+    return _known_hosts_line(host, _out(proc).splitlines()[-1])
 
 
 def host_key_line(host: Host) -> str:
     """The known_hosts line of a running host that needs no provisioning (read only)."""
-    hostkey = _out(podman("exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"))
+    return _known_hosts_line(host, _out(podman("exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")))
+
+
+def _known_hosts_line(host: Host, hostkey: str) -> str:
     return f"{host.name},{host.ip} {' '.join(hostkey.split()[:2])}"
 
 
