@@ -294,12 +294,29 @@ def container_state(name: str) -> dict | None:
     if proc.returncode != 0:
         return None
     info = yaml.safe_load(_out(proc))[0]
+    running = bool(info["State"]["Running"])
+    lost = running and not process_alive(int(info["State"].get("Pid") or 0))
     return {
-        "running": info["State"]["Running"],
-        "status": info["State"]["Status"],
+        "running": running and not lost,
+        "lost": lost,
+        "status": "lost" if lost else info["State"]["Status"],
         "image": info.get("ImageName", ""),
         "labels": info["Config"].get("Labels") or {},
     }
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a lab container's init (systemd, the image's PID 1) still runs.
+
+    podman keeps its containers' state in /run and learns of a reboot when /run is wiped.
+    A machine restored from a snapshot keeps /run but not the processes: podman then reports
+    "running" for a container whose processes are gone, refuses to exec in it or to start it,
+    and `podman stop` leaves it "stopping" for good. Only removing it helps.
+    """
+    try:
+        return pid > 0 and Path(f"/proc/{pid}/comm").read_text().strip() == "systemd"
+    except OSError:
+        return False
 
 
 def port_free(port: int) -> bool:
@@ -564,7 +581,8 @@ def up(topo: Topology | None = None) -> int:
     # A running stale container holds its own published port until it is replaced (then
     # create_container checks the port again), so only the others are checked up front.
     check_ports([h for h in topo.hosts
-                 if states[h.name] is None or (h in stale and not states[h.name]["running"])])
+                 if states[h.name] is None or states[h.name]["lost"]
+                 or (h in stale and not states[h.name]["running"])])
     ensure_network(topo)
     ensure_secrets(topo)
     if KNOWN_HOSTS.exists() and KEY_FILE.with_suffix(".pub").stat().st_mtime > KNOWN_HOSTS.stat().st_mtime:
@@ -577,6 +595,11 @@ def up(topo: Topology | None = None) -> int:
             if state["labels"].get(LABEL) != "1":
                 raise PmopsError(f"a container named {host.container} exists and was not made by pmops; remove it")
             progress(f"{host.name}: built from an older image, re-creating it")
+            remove_containers([host.container])
+            state = None
+        if state and state["lost"]:
+            progress(f"{host.name}: podman says running but its processes are gone "
+                     "(a restored or rebooted machine); re-creating it")
             remove_containers([host.container])
             state = None
         if state is None:

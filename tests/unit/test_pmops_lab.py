@@ -174,7 +174,7 @@ def test_up_provisions_only_the_hosts_it_starts_and_reads_the_others_keys(tmp_pa
     stopped = topo.hosts[0].name
     monkeypatch.setattr(lab, "ensure_image", lambda: ("tag", False))
     monkeypatch.setattr(lab, "container_state", lambda name: {
-        "running": not name.endswith(stopped), "image": "tag", "labels": {lab.LABEL: "1"}})
+        "running": not name.endswith(stopped), "lost": False, "image": "tag", "labels": {lab.LABEL: "1"}})
     for name in ("ensure_network", "ensure_secrets", "check_ports", "clear_fact_cache"):
         monkeypatch.setattr(lab, name, lambda *a, **k: None)
     monkeypatch.setattr(lab, "podman", lambda *a, **k: None)
@@ -203,7 +203,8 @@ def test_a_running_host_of_an_older_image_is_replaced_although_it_holds_its_own_
     monkeypatch.setattr(lab, "KNOWN_HOSTS", known)
     monkeypatch.setattr(lab, "KEY_FILE", key)
     monkeypatch.setattr(lab, "ensure_image", lambda: ("new", False))
-    monkeypatch.setattr(lab, "container_state", lambda name: {"running": True, "image": "old", "labels": {lab.LABEL: "1"}})
+    monkeypatch.setattr(lab, "container_state", lambda name: {"running": True, "lost": False, "image": "old",
+                                                               "labels": {lab.LABEL: "1"}})
     removed = []
     monkeypatch.setattr(lab, "remove_containers", lambda names: removed.extend(names))
     monkeypatch.setattr(lab, "port_free", lambda port: bool(removed))  # free once its holder is gone
@@ -213,3 +214,39 @@ def test_a_running_host_of_an_older_image_is_replaced_although_it_holds_its_own_
     monkeypatch.setattr(lab, "provision", lambda host, t: f"{host.name} p")
     assert lab.up(topo) == 0
     assert sorted(removed) == sorted(h.container for h in topo.hosts)
+
+
+def test_a_container_whose_processes_are_gone_is_not_running(monkeypatch):
+    """CI found it: on a machine restored from a snapshot, podman reports "running" for
+    containers whose processes died with the old machine, and `podman exec` and `start` fail."""
+    inspect = ('[{"State": {"Running": true, "Status": "running", "Pid": %d}, '
+               '"ImageName": "tag", "Config": {"Labels": {}}}]')
+    for pid in (0, 2 ** 22 + 1, os.getpid()):  # none, a PID that cannot exist, a process that is not systemd
+        monkeypatch.setattr(lab, "podman", lambda *a, pid=pid, **k: subprocess.CompletedProcess(
+            a, 0, (inspect % pid).encode(), b""))
+        state = lab.container_state("pmops-web-01")
+        assert state["lost"] and not state["running"] and state["status"] == "lost"
+
+
+def test_up_re_creates_a_host_whose_processes_are_gone(tmp_path, monkeypatch):
+    topo = lab.load_topology()
+    known, key = tmp_path / "known_hosts", tmp_path / "id_ed25519"
+    key.with_suffix(".pub").write_text("ssh-ed25519 AAAA test\n")
+    known.write_text("old\n")
+    monkeypatch.setattr(lab, "KNOWN_HOSTS", known)
+    monkeypatch.setattr(lab, "KEY_FILE", key)
+    lost = topo.hosts[0]
+    monkeypatch.setattr(lab, "ensure_image", lambda: ("tag", False))
+    monkeypatch.setattr(lab, "container_state", lambda name: {
+        "running": name != lost.container, "lost": name == lost.container, "image": "tag",
+        "labels": {lab.LABEL: "1"}})
+    removed, created, started = [], [], []
+    monkeypatch.setattr(lab, "remove_containers", lambda names: removed.extend(names))
+    monkeypatch.setattr(lab, "create_container", lambda host, t, tag: created.append(host.name))
+    monkeypatch.setattr(lab, "podman", lambda *a, **k: started.append(a))
+    for name in ("ensure_network", "ensure_secrets", "check_ports", "clear_fact_cache", "wait_for_ssh"):
+        monkeypatch.setattr(lab, name, lambda *a, **k: None)
+    monkeypatch.setattr(lab, "provision", lambda host, t: f"{host.name} p")
+    monkeypatch.setattr(lab, "host_key_line", lambda host: f"{host.name} r")
+    assert lab.up(topo) == 0
+    assert removed == [lost.container] and created == [lost.name] and started == []
