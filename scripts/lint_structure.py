@@ -8,6 +8,12 @@
 2. No role refers to another role's private variables (`__<role>_...`): roles publish what
    others need as documented inputs, outputs (`<role>_wanted`, `login_canary_result`...) or
    entry points. Playbooks refer to no role's private variables either.
+3. Every role has the same shape: each feature switch `<role>_<feature>_enabled` (defaults) is
+   a bool in the main entry's argument spec with the same default and guards tasks tagged
+   `<role>_<feature>` (in main.yml or a file it imports); every `<role>_<x>` tag of a task
+   has its switch; tasks/main.yml stays under MAIN_LINES lines; a role has a molecule scenario
+   (molecule/<role>/) or docs/roles.yml says why the lab covers it, and has switches or
+   docs/roles.yml says why it has none.
 
   lint_structure.py           check the repository, exit 1 naming each problem
   lint_structure.py --root D  check another tree (the unit tests use it)
@@ -33,6 +39,8 @@ TASK_SECTIONS = ("pre_tasks", "tasks", "post_tasks", "handlers")
 ROLE_CALLS = {"include_role", "import_role", "ansible.builtin.include_role", "ansible.builtin.import_role"}
 ROLE_CALL_KEYS = {"name", "vars", "tags", "when", "loop", "loop_control", "become", "delegate_to", "run_once"}
 PRIVATE = re.compile(r"\b__([a-z][a-z0-9_]*)")
+MAIN_LINES = 80
+SHAPE_FILE = "docs/roles.yml"
 TEXT_SUFFIXES = {".yml", ".yaml", ".j2", ".md", ".py", ".sh", ".cfg", ".conf"}
 
 
@@ -94,14 +102,78 @@ def role_problems(role_dir: Path, roles: list[str], root: Path) -> list[str]:
     return problems
 
 
+def _tags(task: dict) -> list[str]:
+    tags = task.get("tags") or []
+    return [tags] if isinstance(tags, str) else list(tags)
+
+
+def shape_problems(role_dir: Path, shape: dict, root: Path) -> list[str]:
+    """Switches, tags, specs, the length of tasks/main.yml and how the role is tested."""
+    role = role_dir.name
+    rel = role_dir.relative_to(root)
+    main = role_dir / "tasks" / "main.yml"
+    # (file, task) of every top-level task: a feature may sit in a file main.yml imports.
+    tasks = [(path.name, task) for path in sorted((role_dir / "tasks").glob("*.yml"))
+             for task in (_load(path) or []) if isinstance(task, dict)]
+    defaults = (_load(role_dir / "defaults" / "main.yml") or {}) if (role_dir / "defaults" / "main.yml").exists() else {}
+    specs_file = role_dir / "meta" / "argument_specs.yml"
+    specs = ((_load(specs_file) or {}).get("argument_specs") or {}) if specs_file.exists() else {}
+    options = (specs.get("main") or {}).get("options") or {}
+    switch = re.compile(rf"^{role}_([a-z0-9_]+)_enabled$")
+    switches = {m.group(1): k for k in defaults if (m := switch.match(k))}
+    problems = []
+    for feature, name in sorted(switches.items()):
+        spec = options.get(name)
+        if not spec or spec.get("type") != "bool" or spec.get("default") != defaults[name]:
+            problems.append(f"{rel}: switch {name} needs a bool option in meta/argument_specs.yml (entry point main) "
+                            f"with the default of defaults/main.yml ({defaults[name]!r})")
+        guarded = [(f, t) for f, t in tasks if re.search(rf"(?<!not )\b{name}\b", str(t.get("when", "")))]
+        if not any(f"{role}_{feature}" in _tags(t) for _, t in guarded):
+            problems.append(f"{rel}/tasks: switch {name} guards no task tagged {role}_{feature}")
+        for file, task in guarded:
+            if f"{role}_{feature}" not in _tags(task):
+                problems.append(f"{rel}/tasks/{file}: `{task.get('name', 'unnamed')}` is switched by {name} "
+                                f"but not tagged {role}_{feature}")
+    feature_tag = re.compile(rf"^{role}_([a-z0-9_]+)$")
+    for file, task in tasks:
+        for tag in _tags(task):
+            m = feature_tag.match(tag)
+            # A tag named after an entry point (backup_now) marks that entry point, not a feature.
+            if m and m.group(1) not in switches and m.group(1) not in specs:
+                problems.append(f"{rel}/tasks/{file}: tag {tag} of `{task.get('name', 'unnamed')}` "
+                                f"has no switch {tag}_enabled")
+    if main.exists() and len(main.read_text().splitlines()) > MAIN_LINES:
+        problems.append(f"{rel}/tasks/main.yml: {len(main.read_text().splitlines())} lines, over {MAIN_LINES}: "
+                        "move features into their own task files")
+    scenario = (root / "molecule" / role / "molecule.yml").exists()
+    reason = str(shape.get("molecule") or "").strip()
+    if scenario and reason:
+        problems.append(f"{SHAPE_FILE}: {role} has a molecule scenario; drop its reason for having none")
+    elif not scenario and not reason:
+        problems.append(f"{rel}: no molecule scenario (molecule/{role}/) and no reason in {SHAPE_FILE} "
+                        "(molecule: what in the lab covers it)")
+    no_switches = str(shape.get("switches") or "").strip()
+    if switches and no_switches:
+        problems.append(f"{SHAPE_FILE}: {role} has switches; drop its reason for having none")
+    elif not switches and not no_switches:
+        problems.append(f"{rel}: no feature switch {role}_<feature>_enabled and no reason in {SHAPE_FILE} "
+                        "(switches: why the role is one indivisible step)")
+    return problems
+
+
 def check(root: Path) -> list[str]:
     role_dirs = sorted(p for p in (root / "roles").iterdir() if p.is_dir())
     roles = [p.name for p in role_dirs]
     problems = []
     for path in sorted((root / "playbooks").glob("*.yml")):
         problems += playbook_problems(path, roles, root)
+    shape_file = root / SHAPE_FILE
+    shapes = (_load(shape_file) or {}) if shape_file.exists() else {}
+    for name in sorted(set(shapes) - set(roles)):
+        problems.append(f"{SHAPE_FILE}: {name} is not a role")
     for role_dir in role_dirs:
         problems += role_problems(role_dir, roles, root)
+        problems += shape_problems(role_dir, shapes.get(role_dir.name) or {}, root)
     return problems
 
 
@@ -114,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lint_structure: {problem}", file=sys.stderr)
     if not problems:
         playbooks = len(list((args.root / "playbooks").glob("*.yml")))
-        print(f"lint_structure: ok, {playbooks} playbooks call roles only; no role reads another's private variables")
+        print(f"lint_structure: ok, {playbooks} playbooks call roles only; no role reads another's private variables; "
+              "every role's switches, tags and specs agree")
     return 1 if problems else 0
 
 

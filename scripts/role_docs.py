@@ -55,6 +55,14 @@ def render(role: Path) -> str:
             lines += [_text(para.strip()), ""]
         if body.get("options"):
             lines += _options(body["options"]) + [""]
+    shape = (yaml.safe_load((ROOT / "docs" / "roles.yml").read_text()) or {}).get(role.name) or {}
+    lines += ["## Tests", ""]
+    if (ROOT / "molecule" / role.name / "molecule.yml").exists():
+        lines += [f"Molecule scenario `molecule/{role.name}/` (`make molecule`), and the lab of `make test`.", ""]
+    else:
+        lines += ["No molecule scenario: " + _text(shape.get("molecule", "")).strip(), ""]
+    if shape.get("switches"):
+        lines += ["No feature switch: " + _text(shape["switches"]).strip(), ""]
     notes = role / "NOTES.md"
     if notes.exists():  # hand-written explanations, kept beside the generated part
         lines += [notes.read_text().rstrip(), ""]

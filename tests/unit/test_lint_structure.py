@@ -1,9 +1,12 @@
-"""make lint's structure rules: playbooks call roles only; no role reads another's private variables."""
+"""make lint's structure rules: playbooks call roles only; no role reads another's private variables;
+every role's switches, tags, specs, main.yml length and tests agree."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("lint_structure", ROOT / "scripts" / "lint_structure.py")
@@ -18,7 +21,15 @@ def tree(tmp_path: Path, playbook: str, files: dict[str, str]) -> Path:
         path = tmp_path / "roles" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    # Roles with neither switches nor a scenario say why (the shape rules are tested below).
+    (tmp_path / "docs").mkdir(exist_ok=True)
+    reasons = {role.name: {"molecule": "the lab", "switches": "one step"}
+               for role in (tmp_path / "roles").iterdir() if role.name not in SHAPED}
+    (tmp_path / "docs" / "roles.yml").write_text(yaml.safe_dump(reasons))
     return tmp_path
+
+
+SHAPED = {"web"}  # the role the shape tests build with switches
 
 
 GOOD_PLAY = """
@@ -82,3 +93,59 @@ def test_a_private_variable_of_another_role_is_refused_in_a_role_and_in_a_playbo
 
 def test_the_repository_passes(capsys):
     assert lint.main(["--root", str(ROOT)]) == 0, capsys.readouterr().err
+
+
+SPECS = """argument_specs:
+  main:
+    options:
+      web_tls_enabled: {type: bool, default: true, description: TLS}
+"""
+MAIN = """- name: TLS
+  ansible.builtin.import_tasks: tls.yml
+  when: web_tls_enabled
+  tags: [web_tls]
+"""
+
+
+def shaped(tmp_path, main=MAIN, specs=SPECS, defaults="web_tls_enabled: true\n", extra=None):
+    files = {"web/tasks/main.yml": main, "web/meta/argument_specs.yml": specs, "web/defaults/main.yml": defaults,
+             "web/tasks/tls.yml": "- name: Cert\n  ansible.builtin.debug: {msg: x}\n"}
+    root = tree(tmp_path, GOOD_PLAY.replace("[nginx]", "[web]").replace("nginx", "web"), dict(files, **(extra or {})))
+    (root / "molecule" / "web").mkdir(parents=True)
+    (root / "molecule" / "web" / "molecule.yml").write_text("---\n")
+    return root
+
+
+def test_a_role_whose_switches_tags_and_specs_agree_passes(tmp_path):
+    assert lint.check(shaped(tmp_path)) == []
+
+
+def test_a_switch_missing_from_the_specs_is_named(tmp_path):
+    problems = lint.check(shaped(tmp_path, specs="argument_specs:\n  main:\n    options: {}\n"))
+    assert any("switch web_tls_enabled needs a bool option" in p for p in problems)
+
+
+def test_a_switch_that_guards_no_task_of_its_tag_is_named(tmp_path):
+    problems = lint.check(shaped(tmp_path, main=MAIN.replace("tags: [web_tls]", "tags: [web]")))
+    assert any("switch web_tls_enabled guards no task tagged web_tls" in p for p in problems)
+    assert any("`TLS` is switched by web_tls_enabled but not tagged web_tls" in p for p in problems)
+
+
+def test_a_feature_tag_without_a_switch_is_named(tmp_path):
+    main = MAIN + "- name: Logs\n  ansible.builtin.debug: {msg: x}\n  tags: [web_logs]\n"
+    problems = lint.check(shaped(tmp_path, main=main))
+    assert problems == ["roles/web/tasks/main.yml: tag web_logs of `Logs` has no switch web_logs_enabled"]
+
+
+def test_a_task_run_when_the_switch_is_off_is_not_switched_by_it(tmp_path):
+    main = MAIN + "- name: Fallback\n  ansible.builtin.debug: {msg: x}\n  when: not web_tls_enabled\n"
+    assert lint.check(shaped(tmp_path, main=main)) == []
+
+
+def test_a_long_main_yml_and_a_role_without_scenario_or_reason_are_named(tmp_path):
+    main = MAIN + "".join(f"# line {n}\n" for n in range(lint.MAIN_LINES))
+    root = shaped(tmp_path, main=main)
+    (root / "molecule" / "web" / "molecule.yml").unlink()
+    problems = lint.check(root)
+    assert any("main.yml: 84 lines, over 80" in p for p in problems)
+    assert any("roles/web: no molecule scenario (molecule/web/) and no reason in docs/roles.yml" in p for p in problems)
