@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 __version__ = "0.1.0"
-
-# The repository root: ansible.cfg, inventories and playbooks live here.
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class PmopsError(Exception):

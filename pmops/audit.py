@@ -31,8 +31,8 @@ from typing import Iterable
 import yaml
 
 from pmops import checks
+from pmops.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "controls" / "catalogue.yml"
 
 

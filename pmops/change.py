@@ -23,8 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pmops import PmopsError, audit, plan, runlog, runner
-
-ROOT = runner.ROOT
+from pmops.paths import ROOT, state_dir
 
 
 def _inventory(inventory: str) -> tuple[str, str]:
@@ -43,7 +42,7 @@ def run_plan(inventory: str, limit: str | None = None, tags: list[str] | None = 
              detailed: bool = False, verbose: bool = False) -> int:
     shown, inventory = _inventory(inventory)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    outdir = Path(out) if out else runner.state_dir() / "plans" / stamp
+    outdir = Path(out) if out else state_dir() / "plans" / stamp
     outdir.mkdir(parents=True, exist_ok=True)
     facts = _facts(shown, limit, tags)
     print(f"pmops: planning site.yml on {shown}{' --limit ' + limit if limit else ''} (check mode, nothing changes)",
@@ -84,7 +83,7 @@ def run_recorded(command: str, playbook: str, inventory: str, limit: str | None 
     reports); a "result" in it overrides the generic one (a failed deploy: "failed, rolled back")."""
     shown, inventory = _inventory(inventory)
     facts = _facts(shown, limit, tags)
-    log = runlog.path(runner.state_dir())
+    log = runlog.path(state_dir())
     print(f"pmops: {command}: {playbook} on {shown}{' --limit ' + limit if limit else ''}; run log {log}",
           file=sys.stderr, flush=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -159,7 +158,7 @@ def unhealed(inventory: str, limit: str | None, verbose: bool = False) -> dict[s
 
 
 def run_history(last: int | None = None, verbose: bool = False, as_json: bool = False, verify: bool = False) -> int:
-    log = runlog.path(runner.state_dir())
+    log = runlog.path(state_dir())
     records = runlog.read(log)
     if verify:
         problems = runlog.verify(log)

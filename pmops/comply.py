@@ -35,8 +35,7 @@ from pathlib import Path
 import yaml
 
 from pmops import PmopsError, __version__, audit, checks, report, runlog, runner
-
-ROOT = runner.ROOT
+from pmops.paths import ANSIBLE_CFG, ROOT, state_dir
 
 
 def load_catalogue(path: Path = audit.CATALOGUE) -> dict:
@@ -106,7 +105,7 @@ class Testinfra:
 
     def _loop(self) -> None:
         want = sorted(set(control_tests(self.controls).values()))
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PMOPS_TESTINFRA_WANT=json.dumps(want),
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG), PMOPS_TESTINFRA_WANT=json.dumps(want),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         pending, running = list(self.hosts), {}
         while pending or running:
@@ -191,7 +190,7 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     shown, inventory = inventory, str(Path(inventory).resolve())
     catalogue = load_catalogue()
     controls = catalogue["controls"]
-    reports = Path(reports_dir) if reports_dir else runner.state_dir() / "reports"
+    reports = Path(reports_dir) if reports_dir else state_dir() / "reports"
     started = datetime.now(timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%SZ")
     outdir = reports / run_id

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import yaml
 
-from pmops import PmopsError, ROOT, progress
+from pmops import PmopsError, progress
+from pmops.paths import CACHE, ROOT
 
 LABEL = "pmops.lab"
 # Overridable so tests can build a throw-away image beside the cached one.
@@ -45,7 +46,7 @@ SECRETS_DIR = STATE_DIR / "secrets"
 LAB_PASSWORDS = ("portal_db_password", "backup_password")
 ACCESS_FILE = ROOT / "inventory" / "lab" / "group_vars" / "all" / "access.yml"
 BUILD_DIR = STATE_DIR / "build"
-FACT_CACHE = ROOT / ".cache" / "facts"
+FACT_CACHE = CACHE / "facts"
 RECIPE = ROOT / "lab" / "image" / "recipe.conf"
 SETUP_SCRIPT = ROOT / "lab" / "image" / "setup.sh"
 CONTAINERS_CONF = ROOT / "lab" / "containers.conf"

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pmops import PmopsError
-
-ROOT = Path(__file__).resolve().parent.parent
+from pmops.paths import ANSIBLE_CFG, ROOT
 
 
 class Progress:
@@ -115,7 +114,7 @@ def run_playbook(playbook: str, inventory: str, *, check: bool, label: str, limi
         "PMOPS_AUDIT_EVENTS": str(events_path),
         "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "callback_plugins"),
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer,pmops_audit",
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
         "ANSIBLE_NOCOLOR": "1",
     }
     # ansible-playbook from this interpreter's virtualenv, whether or not it is activated
@@ -139,8 +138,3 @@ def run_playbook(playbook: str, inventory: str, *, check: bool, label: str, limi
                       seconds=round(time.monotonic() - started, 1), log=log)
     finally:
         shutil.rmtree(private, ignore_errors=True)
-
-
-def state_dir() -> Path:
-    """Where reports and the run log live: $PMOPS_STATE_DIR (a control node: /var/lib/pmops) or the checkout."""
-    return Path(os.environ.get("PMOPS_STATE_DIR") or ROOT)
