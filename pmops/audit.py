@@ -21,9 +21,6 @@ Status per host and control:
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
@@ -38,12 +35,6 @@ CATALOGUE = ROOT / "controls" / "catalogue.yml"
 
 def load_controls(path: Path = CATALOGUE) -> list[dict]:
     return yaml.safe_load(path.read_text())["controls"]
-
-
-def read_events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _relevant(event: dict, control: str) -> bool:
@@ -143,20 +134,3 @@ def _status(cid: str, evs: list[dict], unreachable: bool, waiver: dict | None, n
         return {"status": "not_checked", "evidence": ["no task of this control ran on the host"]}
     return {"status": "pass", "evidence": []}
 
-
-def _inventory_hosts(inventory: str, limit: str | None) -> list[str]:
-    argv = [str(Path(sys.executable).parent / "ansible-inventory"), "-i", inventory, "--list"]
-    if limit:
-        argv += ["--limit", limit]
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return []
-    data = json.loads(proc.stdout)
-    return sorted(data.get("_meta", {}).get("hostvars", {}) or _group_hosts(data, "pmops"))
-
-
-def _group_hosts(data: dict, group: str) -> set[str]:
-    hosts = set(data.get(group, {}).get("hosts", []))
-    for child in data.get(group, {}).get("children", []):
-        hosts |= _group_hosts(data, child)
-    return hosts

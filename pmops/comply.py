@@ -185,9 +185,7 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
         json_out: str | None = None) -> int:
     if not 0 <= threshold <= 100:
         raise PmopsError(f"--threshold must be a percentage between 0 and 100, got {threshold}")
-    if not Path(inventory).exists():
-        raise PmopsError(f"inventory {inventory} does not exist")
-    shown, inventory = inventory, str(Path(inventory).resolve())
+    inv = runner.resolve_inventory(inventory)
     catalogue = load_catalogue()
     controls = catalogue["controls"]
     reports = Path(reports_dir) if reports_dir else state_dir() / "reports"
@@ -195,20 +193,20 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     run_id = started.strftime("%Y%m%dT%H%M%SZ")
     outdir = reports / run_id
     outdir.mkdir(parents=True, exist_ok=True)
-    hosts = audit._inventory_hosts(inventory, limit)
+    hosts = inv.hosts(limit)
     commit, dirty = runlog.git_state(ROOT)
-    print(f"pmops: compliance run on {shown}{' --limit ' + limit if limit else ''} ({len(hosts)} hosts); "
+    print(f"pmops: compliance run on {inv.shown}{' --limit ' + limit if limit else ''} ({len(hosts)} hosts); "
           f"report in {outdir}", file=sys.stderr, flush=True)
     clock = time.monotonic()
     # testinfra starts on every host now and runs beside the check-mode run; the results of a
     # host that run cannot reach are dropped (it is reported unreachable, never compliant)
     tested_controls = testinfra_controls(controls)
-    infra = Testinfra(tested_controls, inventory, hosts, jobs).start() if testinfra and hosts and tested_controls else None
+    infra = Testinfra(tested_controls, inv.path, hosts, jobs).start() if testinfra and hosts and tested_controls else None
     label = "comply (check mode + live state)" if check_mode else "comply (live state)"
     progress = runner.Progress(label)
     if infra:
         progress.extra = infra.status
-    result = runner.run_playbook("playbooks/audit.yml" if check_mode else "playbooks/comply.yml", inventory,
+    result = runner.run_playbook("playbooks/audit.yml" if check_mode else "playbooks/comply.yml", inv,
                                  check=True, label=label, limit=limit, verbose=verbose,
                                  log_path=outdir / "ansible.log", progress=progress)
     ansible_done = round(time.monotonic() - clock, 1)
@@ -228,7 +226,7 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
         tested = infra.wait(outdir / "testinfra.log", keep=reachable, verbose=verbose)
     testinfra_done = round(time.monotonic() - clock, 1) if infra else None
     facts = {"id": run_id, "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "finished": runlog.now(),
-             "seconds": round(time.monotonic() - clock, 1), "inventory": shown, "limit": limit,
+             "seconds": round(time.monotonic() - clock, 1), "inventory": inv.shown, "limit": limit,
              "user": runlog.who(), "git_commit": commit, "git_dirty": dirty, "threshold": threshold,
              "pmops_version": __version__, "testinfra": testinfra, "check_mode": check_mode,
              # seconds from the start until each part was done (they run side by side)
