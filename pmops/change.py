@@ -22,7 +22,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pmops import PmopsError, audit, plan, runlog, runner
+from pmops import PmopsError, controls, plan, runlog, runner
 from pmops.paths import ROOT, state_dir
 
 
@@ -130,10 +130,10 @@ def run_apply(inventory: str, limit: str | None = None, tags: list[str] | None =
 
     rc, _record = run_recorded("apply", playbook, inv, limit, tags, verbose=verbose, outcome=still_drifting)
     if remaining:
-        reasons = {c["id"]: c.get("heal", "") for c in audit.load_controls()}
+        reasons = {c["id"]: c.get("heal", "") for c in controls.load_controls()}
         print("pmops: apply could not put these right; they need a person:", file=sys.stderr)
-        for host, controls in sorted(remaining.items()):
-            for cid, evidence in sorted(controls.items()):
+        for host, drift in sorted(remaining.items()):
+            for cid, evidence in sorted(drift.items()):
                 print(f"  {host}  {cid}  {reasons.get(cid) or 'the converge left it as it was'}", file=sys.stderr)
                 for line in evidence[:8]:
                     print(f"      {line}", file=sys.stderr)
@@ -148,7 +148,7 @@ def unhealed(inventory: str | runner.Inventory, limit: str | None,
     after = runner.run_playbook("playbooks/comply.yml", inv, check=True, label="apply (checking what is in force)",
                                 limit=limit, verbose=verbose)
     hosts = inv.hosts(limit)
-    evaluated = audit.evaluate(after.events, audit.load_controls(), hosts)
+    evaluated = controls.evaluate(after.events, controls.load_controls(), hosts)
     return {host: {cid: r["evidence"] for cid, r in data["controls"].items() if r["status"] == "fail"}
             for host, data in evaluated.items() if host in hosts
             and any(r["status"] == "fail" for r in data["controls"].values())}

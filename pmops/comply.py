@@ -34,11 +34,11 @@ from pathlib import Path
 
 import yaml
 
-from pmops import PmopsError, __version__, audit, checks, report, runlog, runner
+from pmops import PmopsError, __version__, checks, controls, report, runlog, runner
 from pmops.paths import ANSIBLE_CFG, ROOT, state_dir
 
 
-def load_catalogue(path: Path = audit.CATALOGUE) -> dict:
+def load_catalogue(path: Path = controls.CATALOGUE) -> dict:
     return yaml.safe_load(path.read_text())
 
 
@@ -187,7 +187,7 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
         raise PmopsError(f"--threshold must be a percentage between 0 and 100, got {threshold}")
     inv = runner.resolve_inventory(inventory)
     catalogue = load_catalogue()
-    controls = catalogue["controls"]
+    all_controls = catalogue["controls"]
     reports = Path(reports_dir) if reports_dir else state_dir() / "reports"
     started = datetime.now(timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%SZ")
@@ -200,7 +200,7 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     clock = time.monotonic()
     # testinfra starts on every host now and runs beside the check-mode run; the results of a
     # host that run cannot reach are dropped (it is reported unreachable, never compliant)
-    tested_controls = testinfra_controls(controls)
+    tested_controls = testinfra_controls(all_controls)
     infra = Testinfra(tested_controls, inv.path, hosts, jobs).start() if testinfra and hosts and tested_controls else None
     label = "comply (check mode + live state)" if check_mode else "comply (live state)"
     progress = runner.Progress(label)
@@ -213,7 +213,7 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     if not result.events:
         raise PmopsError(f"the check-mode run produced no results (ansible exit {result.rc}); "
                          f"see {outdir / 'ansible.log'}:\n{result.log[-1500:]}")
-    audited = audit.evaluate(result.events, controls, hosts)
+    audited = controls.evaluate(result.events, all_controls, hosts)
     # the plays on the control node itself (localhost) are not a host of the fleet
     audited = {h: d for h, d in audited.items() if h in hosts} if hosts else audited
     reachable = [h for h, d in audited.items()
@@ -221,7 +221,7 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     tested = {}
     if infra:
         print(f"pmops: testinfra checks of {len(tested_controls)} controls on {len(reachable)} reachable hosts "
-              f"({len(controls) - len(tested_controls)} decided by the state in force alone)",
+              f"({len(all_controls) - len(tested_controls)} decided by the state in force alone)",
               file=sys.stderr, flush=True)
         tested = infra.wait(outdir / "testinfra.log", keep=reachable, verbose=verbose)
     testinfra_done = round(time.monotonic() - clock, 1) if infra else None

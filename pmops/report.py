@@ -35,7 +35,7 @@ NOT_COMPLIANT = ("fail", "error", "unreachable")
 
 
 def merge(ansible: dict, testinfra: dict | None) -> dict:
-    """One host's control: the check-mode result (audit.evaluate) with its testinfra result.
+    """One host's control: the check-mode result (controls.evaluate) with its testinfra result.
 
     testinfra is {"outcome": passed|failed|skipped, "detail": text, "test": node id} or None.
     """
@@ -69,7 +69,7 @@ def score(counts: Counter | dict) -> float | None:
 
 
 def build(run: dict, catalogue: dict, audit_hosts: dict, testinfra: dict, trend: list[dict]) -> dict:
-    """The report: run facts, the catalogue, audit.evaluate()'s hosts, testinfra {host: {id: result}}."""
+    """The report: run facts, the catalogue, controls.evaluate()'s hosts, testinfra {host: {id: result}}."""
     controls = catalogue["controls"]
     families = catalogue["families"]
     hosts = {}
