@@ -148,10 +148,7 @@ def unhealed(inventory: str | runner.Inventory, limit: str | None,
     after = runner.run_playbook("playbooks/comply.yml", inv, check=True, label="apply (checking what is in force)",
                                 limit=limit, verbose=verbose)
     hosts = inv.hosts(limit)
-    evaluated = controls.evaluate(after.events, controls.load_controls(), hosts)
-    return {host: {cid: r["evidence"] for cid, r in data["controls"].items() if r["status"] == "fail"}
-            for host, data in evaluated.items() if host in hosts
-            and any(r["status"] == "fail" for r in data["controls"].values())}
+    return controls.failing(controls.evaluate(after.events, controls.load_controls(), hosts), hosts)
 
 
 def run_history(last: int | None = None, verbose: bool = False, as_json: bool = False, verify: bool = False) -> int:

@@ -28,48 +28,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
-from pmops import PmopsError, __version__, checks, controls, report, runlog, runner
+from pmops import PmopsError, __version__, controls, report, runlog, runner
 from pmops.paths import ANSIBLE_CFG, ROOT, state_dir
-
-
-def load_catalogue(path: Path = controls.CATALOGUE) -> dict:
-    return yaml.safe_load(path.read_text())
-
-
-def control_tests(controls: list[dict]) -> dict[str, tuple[str, str]]:
-    """{control id: (file::function, param)} from the catalogue's `test` fields."""
-    tests = {}
-    for control in controls:
-        node, _, param = control["test"].partition("[")
-        tests[control["id"]] = (node, param.rstrip("]"))
-    return tests
-
-
-def map_results(records: list[dict], controls: list[dict]) -> dict[str, dict]:
-    """{host: {control id: {outcome, detail, test}}} from the plugin's records.
-
-    A control's test may run once per host or once per host and parameter; the control is
-    failed when any matching run failed, passed when one passed, skipped when all skipped.
-    """
-    wanted = control_tests(controls)
-    by_host: dict[str, dict] = defaultdict(dict)
-    for cid, (node, param) in wanted.items():
-        for host in {r["host"] for r in records}:
-            runs = [r for r in records if r["host"] == host and r["test"] == node and (not param or r["param"] == param)]
-            if not runs:
-                continue
-            failed = [r for r in runs if r["outcome"] == "failed"]
-            passed = [r for r in runs if r["outcome"] == "passed"]
-            chosen = failed[0] if failed else (passed[0] if passed else runs[0])
-            by_host[host][cid] = {"outcome": chosen["outcome"], "detail": chosen.get("detail", ""),
-                                  "test": node.rsplit("/", 1)[-1] + (f"[{param}]" if param else "")}
-    return dict(by_host)
 
 
 class Testinfra:
@@ -98,13 +61,13 @@ class Testinfra:
         return f"testinfra {len(self.done)}/{len(self.hosts)} hosts done{bad}"
 
     def _argv(self, host: str) -> list[str]:
-        nodes = sorted({node for node, _ in control_tests(self.controls).values()})
+        nodes = sorted({node for node, _ in controls.control_tests(self.controls).values()})
         return [sys.executable, "-m", "pytest", *nodes, f"--hosts=ansible://{host}",
                 f"--ansible-inventory={self.inventory}", "--sudo", "-p", "pmops.pytest_results",
                 "-p", "no:cacheprovider", "-q", "-rN", "--color=no"]
 
     def _loop(self) -> None:
-        want = sorted(set(control_tests(self.controls).values()))
+        want = sorted(set(controls.control_tests(self.controls).values()))
         env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG), PMOPS_TESTINFRA_WANT=json.dumps(want),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         pending, running = list(self.hosts), {}
@@ -151,19 +114,19 @@ class Testinfra:
                         records += [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
-        return map_results(records, self.controls)
+        return controls.map_results(records, self.controls)
 
 
 def summary_lines(rep: dict) -> list[str]:
     titles = {c["id"]: c["title"] for c in rep["controls"]}
-    statuses = report.STATUSES
+    statuses = controls.STATUSES
     lines = [f"{'host':<14}{'score':>8}" + "".join(f"{s:>15}" for s in statuses)]
     for host, data in rep["hosts"].items():
         score = "n/a" if data["score"] is None else f"{data['score']:.1f}"
         lines.append(f"{host:<14}{score:>8}" + "".join(f"{data['counts'][s]:>15}" for s in statuses))
     for host, data in rep["hosts"].items():
         for cid, r in data["controls"].items():
-            if r["status"] in report.NOT_COMPLIANT or r["status"] == "waived":
+            if r["status"] in controls.NOT_COMPLIANT or r["status"] == "waived":
                 lines.append(f"{host}  {cid}  {r['status'].upper()}  {titles.get(cid, '')}")
                 for item in r["evidence"]:
                     lines += ["    " + line for line in str(item).splitlines()[:12]]
@@ -174,19 +137,13 @@ def summary_lines(rep: dict) -> list[str]:
     return lines
 
 
-def testinfra_controls(controls: list[dict]) -> list[dict]:
-    """The controls whose testinfra test comply runs: those pmops.checks does not decide alone."""
-    live = checks.controls_checked()
-    return [c for c in controls if c["id"] not in live]
-
-
 def run(inventory: str, limit: str | None = None, threshold: float = 100.0, reports_dir: str | None = None,
         testinfra: bool = True, verbose: bool = False, jobs: int = 8, check_mode: bool = False,
         json_out: str | None = None) -> int:
     if not 0 <= threshold <= 100:
         raise PmopsError(f"--threshold must be a percentage between 0 and 100, got {threshold}")
     inv = runner.resolve_inventory(inventory)
-    catalogue = load_catalogue()
+    catalogue = controls.load_catalogue()
     all_controls = catalogue["controls"]
     reports = Path(reports_dir) if reports_dir else state_dir() / "reports"
     started = datetime.now(timezone.utc)
@@ -200,7 +157,7 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     clock = time.monotonic()
     # testinfra starts on every host now and runs beside the check-mode run; the results of a
     # host that run cannot reach are dropped (it is reported unreachable, never compliant)
-    tested_controls = testinfra_controls(all_controls)
+    tested_controls = controls.testinfra_controls(all_controls)
     infra = Testinfra(tested_controls, inv.path, hosts, jobs).start() if testinfra and hosts and tested_controls else None
     label = "comply (check mode + live state)" if check_mode else "comply (live state)"
     progress = runner.Progress(label)
