@@ -11,6 +11,9 @@ apply runs site.yml, then reads the state in force as `pmops comply` does (compl
       tags, each host's changed tasks, what is still not as the policy says, and the result to
       the run log (<state>/runlog/apply.jsonl), which `pmops history` lists. Exit: Ansible's,
       or 1 when the converge passed but drift remains.
+
+Layer: command. Playbooks run through pmops.runner, controls are judged by
+pmops.controls; this module adds the run log record and what the operator reads.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@
 
 Exit status: 0 when the run is compliant (score >= --threshold and nothing changed), 1 when
 not, 2 when it could not run.
+
+Layer: command. It runs the playbooks with pmops.runner, hands their events to
+pmops.controls, runs testinfra and writes the report (pmops.report).
 """
 
 from __future__ import annotations

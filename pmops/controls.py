@@ -5,6 +5,9 @@ pmops.checks), and the join of those statuses with testinfra's outcomes (merge).
 behind `pmops comply` (and `pmops audit`, which is `pmops comply --check-mode
 --no-testinfra`) and behind what `pmops apply` reports it could not put right (failing).
 
+Layer: engine. It runs nothing and knows nothing of Ansible runs (pmops.runner): a command
+hands it the events a run recorded. The live checks are pmops.checks, a library it calls.
+
 The pmops_audit callback writes one JSON line per task result. evaluate() maps them to the
 catalogue: a task enforces the controls named in its tags (or, for a loop item, in the
 item's `control`), so a task that would change means its control is failing (with

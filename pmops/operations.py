@@ -5,6 +5,8 @@ the run log that `pmops history` lists: who, when, the git commit, inventory, li
 request, each host's changed tasks and the result. A failed run is recorded as failed; a
 deploy stopped by a failed health check as "failed, rolled back", with the host, the check
 and the release it went back to, read from the rollout's own report.
+
+Layer: command, on top of change.run_recorded() (and so of pmops.runner).
 """
 
 from __future__ import annotations

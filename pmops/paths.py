@@ -4,6 +4,8 @@ pmops runs from its checkout (installed editable), so the package's parent direc
 project: ansible.cfg, the inventories, the playbooks and the control catalogue. Every module
 of pmops takes these from here; a script or test that must find its own checkout before it
 can import pmops (the virtualenv's pmops may be another checkout's) computes its own.
+
+Layer: base (imports nothing of pmops); see pmops/__init__.py for the layers.
 """
 
 from __future__ import annotations

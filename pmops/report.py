@@ -18,6 +18,9 @@ report.json, schema "pmops-compliance/1" (fields are only ever added, never rena
 Statuses: pass, fail, error, waived, not_applicable, not_checked, unreachable. The score
 counts pass and waived as compliant and fail, error and unreachable as not; the rest are
 left out. An unreachable host is never compliant.
+
+Layer: engine, beside pmops.controls, whose statuses and merge it uses: it scores and writes
+the controls' results. It runs nothing.
 """
 
 from __future__ import annotations

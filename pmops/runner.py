@@ -1,13 +1,17 @@
-"""Playbook runs through ansible-runner's Python API, with a progress line and the task
-results the pmops_audit callback records (host, task, tags, status, diff).
+"""The module that runs Ansible: the inventory resolved once, its hosts, playbook runs through
+ansible-runner's Python API with a progress line, and the task results the pmops_audit
+callback records (host, task, tags, status, diff).
 
-Used by `pmops audit`, `comply`, `plan` and `apply`. The progress line (plays, tasks, hosts
-done, changed, failures so far, elapsed time) is drawn on stderr only when it is a terminal,
-so CI logs and timers stay quiet.
+Layer: engine. Every command that runs a playbook or needs an inventory's hosts comes here
+(`pmops audit`, `comply`, `plan`, `apply`, and deploy, rollback, patch, backup and restore
+through change.run_recorded()); nothing else in pmops calls ansible-runner or
+ansible-inventory. It knows nothing of the controls: a command hands the events to
+pmops.controls.
 
 An inventory is resolved once (resolve_inventory): the name the operator gave, for messages
 and the run log, and its absolute path, for Ansible; its hosts are asked of ansible-inventory
-once per limit.
+once per limit. The progress line (plays, tasks, hosts done, changed, failures so far,
+elapsed time) is drawn on stderr only when it is a terminal, so CI logs and timers stay quiet.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 with debootstrap (no image registry is reachable); `pmops lab up`, `down`, `status`, `image`,
 `secrets` and `ssh`.
 
-One module per concern, each usable alone:
+Layer: command (`pmops lab`), and the drills' and benches' toolkit for the lab. It uses
+neither pmops.runner nor pmops.controls, and nothing below the commands imports it.
+
+One module per concern:
   base     the topology read from inventory/lab, where the lab keeps its state, podman
   image    the base image: debootstrap build, tag by recipe digest, cache
   hosts    the hosts and their network: containers, up / down / status, provisioning of the

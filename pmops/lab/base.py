@@ -1,6 +1,8 @@
 """What every part of the lab shares: its topology, read from ``inventory/lab`` (hosts,
 addresses, network: the inventory is the one place it is written down), where it keeps its
 state (.lab/), and podman, run with the lab's containers.conf.
+
+Layer: command, part of pmops.lab; the other lab modules build on it, it imports none of them.
 """
 
 from __future__ import annotations

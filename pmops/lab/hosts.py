@@ -2,6 +2,8 @@
 podman network, `pmops lab up`, `down` and `status`, the automation account provisioned on each
 host, and SSH to them with the lab's key and known_hosts. Everything the lab makes carries the
 label ``pmops.lab`` so that ``down`` removes exactly what ``up`` made.
+
+Layer: command, part of pmops.lab; builds on base, image and secrets.
 """
 
 from __future__ import annotations

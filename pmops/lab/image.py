@@ -1,5 +1,7 @@
 """The lab's base image: Debian 12 made with debootstrap (no image registry is reachable),
 named after a digest of its recipe and cached until the recipe changes.
+
+Layer: command, part of pmops.lab; imports pmops.lab.base only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """What the lab needs secret, made here and never committed (.lab/ is ignored): the automation
 account's SSH key and the known_hosts it trusts, the lab's CA and host certificates, the sample
 people's SSH keys and the services' passwords. Made once and kept until `pmops lab down`.
+
+Layer: command, part of pmops.lab; imports pmops.lab.base only.
 """
 
 from __future__ import annotations
