@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from pmops import progress
-from pmops.lab.base import STATE_DIR, Topology
+from pmops.lab.base import INVENTORY, STATE_DIR, Topology
 from pmops.paths import ROOT
 
 SSH_DIR = STATE_DIR / "ssh"
@@ -26,7 +26,7 @@ PEOPLE_DIR = STATE_DIR / "people"
 SECRETS_DIR = STATE_DIR / "secrets"
 # Passwords the lab's services need, one random token per file (production: ansible-vault).
 LAB_PASSWORDS = ("portal_db_password", "backup_password")
-ACCESS_FILE = ROOT / "inventory" / "lab" / "group_vars" / "all" / "access.yml"
+ACCESS_FILE = INVENTORY / "group_vars" / "all" / "access.yml"
 
 
 def ensure_keypair() -> None:
