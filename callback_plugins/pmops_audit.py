@@ -1,5 +1,5 @@
 # Records what an audit-only run (`pmops audit`: site.yml in check mode) found, one JSON
-# line per host and task (or loop item), for pmops/audit.py to turn into a per-control
+# line per host and task (or loop item), for pmops/controls.py to turn into a per-control
 # report. Enabled only by pmops (ANSIBLE_CALLBACKS_ENABLED) with PMOPS_AUDIT_EVENTS set.
 from __future__ import annotations
 

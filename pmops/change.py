@@ -11,6 +11,9 @@ apply runs site.yml, then reads the state in force as `pmops comply` does (compl
       tags, each host's changed tasks, what is still not as the policy says, and the result to
       the run log (<state>/runlog/apply.jsonl), which `pmops history` lists. Exit: Ansible's,
       or 1 when the converge passed but drift remains.
+
+Layer: command. Playbooks run through pmops.runner, controls are judged by
+pmops.controls; this module adds the run log record and what the operator reads.
 """
 
 from __future__ import annotations
@@ -22,15 +25,8 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pmops import PmopsError, audit, plan, runlog, runner
-
-ROOT = runner.ROOT
-
-
-def _inventory(inventory: str) -> tuple[str, str]:
-    if not Path(inventory).exists():
-        raise PmopsError(f"inventory {inventory} does not exist")
-    return inventory, str(Path(inventory).resolve())
+from pmops import PmopsError, controls, plan, runlog, runner
+from pmops.paths import ROOT, state_dir
 
 
 def _facts(shown: str, limit: str | None, tags: list[str] | None) -> dict:
@@ -41,20 +37,20 @@ def _facts(shown: str, limit: str | None, tags: list[str] | None) -> dict:
 
 def run_plan(inventory: str, limit: str | None = None, tags: list[str] | None = None, out: str | None = None,
              detailed: bool = False, verbose: bool = False) -> int:
-    shown, inventory = _inventory(inventory)
+    inv = runner.resolve_inventory(inventory)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    outdir = Path(out) if out else runner.state_dir() / "plans" / stamp
+    outdir = Path(out) if out else state_dir() / "plans" / stamp
     outdir.mkdir(parents=True, exist_ok=True)
-    facts = _facts(shown, limit, tags)
-    print(f"pmops: planning site.yml on {shown}{' --limit ' + limit if limit else ''} (check mode, nothing changes)",
+    facts = _facts(inv.shown, limit, tags)
+    print(f"pmops: planning site.yml on {inv.shown}{' --limit ' + limit if limit else ''} (check mode, nothing changes)",
           file=sys.stderr, flush=True)
-    result = runner.run_playbook("playbooks/site.yml", inventory, check=True, label="plan", limit=limit, tags=tags,
+    result = runner.run_playbook("playbooks/site.yml", inv, check=True, label="plan", limit=limit, tags=tags,
                                  verbose=verbose, log_path=outdir / "ansible.log")
     if not result.events:
         raise PmopsError(f"the check-mode run produced no results (ansible exit {result.rc}); "
                          f"see {outdir / 'ansible.log'}:\n{result.log[-1500:]}")
     facts["seconds"] = result.seconds
-    summary = plan.summarise(result.events, audit._inventory_hosts(inventory, limit), facts)
+    summary = plan.summarise(result.events, inv.hosts(limit), facts)
     text = plan.markdown(summary)
     (outdir / "plan.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     (outdir / "plan.md").write_text(text)
@@ -75,22 +71,22 @@ def changed_tasks(events: list[dict]) -> dict[str, list[str]]:
     return dict(changed)
 
 
-def run_recorded(command: str, playbook: str, inventory: str, limit: str | None = None,
+def run_recorded(command: str, playbook: str, inventory: str | runner.Inventory, limit: str | None = None,
                  tags: list[str] | None = None, extravars: dict | None = None, verbose: bool = False,
                  outcome=None) -> tuple[int, dict]:
     """Run a playbook and append its record to the run log: who, when, the git commit, inventory,
     limit, tags, the request (extravars), each host's changed tasks and the result. `outcome`
     (events, started) -> dict adds what the command itself knows (a deploy's report, a patch run's
     reports); a "result" in it overrides the generic one (a failed deploy: "failed, rolled back")."""
-    shown, inventory = _inventory(inventory)
-    facts = _facts(shown, limit, tags)
-    log = runlog.path(runner.state_dir())
-    print(f"pmops: {command}: {playbook} on {shown}{' --limit ' + limit if limit else ''}; run log {log}",
+    inv = runner.resolve_inventory(inventory)
+    facts = _facts(inv.shown, limit, tags)
+    log = runlog.path(state_dir())
+    print(f"pmops: {command}: {playbook} on {inv.shown}{' --limit ' + limit if limit else ''}; run log {log}",
           file=sys.stderr, flush=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     started = time.time()
     try:
-        result = runner.run_playbook(playbook, inventory, check=False, label=command, limit=limit, tags=tags,
+        result = runner.run_playbook(playbook, inv, check=False, label=command, limit=limit, tags=tags,
                                      extravars=extravars, verbose=verbose,
                                      log_path=log.parent / f"{stamp}-{command}.log")
     except KeyboardInterrupt:
@@ -125,21 +121,22 @@ def failure_messages(events: list[dict]) -> list[str]:
 
 def run_apply(inventory: str, limit: str | None = None, tags: list[str] | None = None, verbose: bool = False,
               playbook: str = "playbooks/site.yml") -> int:
+    inv = runner.resolve_inventory(inventory)
     remaining: dict = {}
 
     def still_drifting(result, _started) -> dict:
         # what the converge could not put right: the state in force, read as comply reads it
         if result.rc != 0 or playbook != "playbooks/site.yml" or tags:
             return {}
-        remaining.update(unhealed(inventory, limit, verbose))
+        remaining.update(unhealed(inv, limit, verbose))
         return {"unhealed": remaining, "result": "drift remains"} if remaining else {"unhealed": {}}
 
-    rc, _record = run_recorded("apply", playbook, inventory, limit, tags, verbose=verbose, outcome=still_drifting)
+    rc, _record = run_recorded("apply", playbook, inv, limit, tags, verbose=verbose, outcome=still_drifting)
     if remaining:
-        reasons = {c["id"]: c.get("heal", "") for c in audit.load_controls()}
+        reasons = {c["id"]: c.get("heal", "") for c in controls.load_controls()}
         print("pmops: apply could not put these right; they need a person:", file=sys.stderr)
-        for host, controls in sorted(remaining.items()):
-            for cid, evidence in sorted(controls.items()):
+        for host, drift in sorted(remaining.items()):
+            for cid, evidence in sorted(drift.items()):
                 print(f"  {host}  {cid}  {reasons.get(cid) or 'the converge left it as it was'}", file=sys.stderr)
                 for line in evidence[:8]:
                     print(f"      {line}", file=sys.stderr)
@@ -147,19 +144,18 @@ def run_apply(inventory: str, limit: str | None = None, tags: list[str] | None =
     return rc
 
 
-def unhealed(inventory: str, limit: str | None, verbose: bool = False) -> dict[str, dict[str, list[str]]]:
+def unhealed(inventory: str | runner.Inventory, limit: str | None,
+             verbose: bool = False) -> dict[str, dict[str, list[str]]]:
     """{host: {control id: evidence}} of the controls that still fail in force (waivers honoured)."""
-    after = runner.run_playbook("playbooks/comply.yml", inventory, check=True, label="apply (checking what is in force)",
+    inv = runner.resolve_inventory(inventory)
+    after = runner.run_playbook("playbooks/comply.yml", inv, check=True, label="apply (checking what is in force)",
                                 limit=limit, verbose=verbose)
-    hosts = audit._inventory_hosts(inventory, limit)
-    evaluated = audit.evaluate(after.events, audit.load_controls(), hosts)
-    return {host: {cid: r["evidence"] for cid, r in data["controls"].items() if r["status"] == "fail"}
-            for host, data in evaluated.items() if host in hosts
-            and any(r["status"] == "fail" for r in data["controls"].values())}
+    hosts = inv.hosts(limit)
+    return controls.failing(controls.evaluate(after.events, controls.load_controls(), hosts), hosts)
 
 
 def run_history(last: int | None = None, verbose: bool = False, as_json: bool = False, verify: bool = False) -> int:
-    log = runlog.path(runner.state_dir())
+    log = runlog.path(state_dir())
     records = runlog.read(log)
     if verify:
         problems = runlog.verify(log)

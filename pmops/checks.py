@@ -14,6 +14,9 @@ Each check returns {control id: [problems]}: an empty list is a pass, and every 
 line of evidence that names what is extra, missing or different. A check whose inputs are
 missing (the role does not apply, the section was not read) returns nothing for its controls,
 and the other evidence (check mode, testinfra) decides them.
+
+Layer: library (imports no engine and no command; it runs inside Ansible too). pmops.controls
+joins its verdicts with the rest of a control's evidence.
 """
 
 from __future__ import annotations

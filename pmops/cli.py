@@ -1,4 +1,7 @@
-"""Command line of pmops. Every command has --help; errors are one clear line."""
+"""Command line of pmops. Every command has --help; errors are one clear line.
+
+Layer: command, the top: it parses arguments and calls the other commands.
+"""
 
 from __future__ import annotations
 

@@ -16,6 +16,9 @@
 
 Exit status: 0 when the run is compliant (score >= --threshold and nothing changed), 1 when
 not, 2 when it could not run.
+
+Layer: command. It runs the playbooks with pmops.runner, hands their events to
+pmops.controls, runs testinfra and writes the report (pmops.report).
 """
 
 from __future__ import annotations
@@ -28,49 +31,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
-from pmops import PmopsError, __version__, audit, checks, report, runlog, runner
-
-ROOT = runner.ROOT
-
-
-def load_catalogue(path: Path = audit.CATALOGUE) -> dict:
-    return yaml.safe_load(path.read_text())
-
-
-def control_tests(controls: list[dict]) -> dict[str, tuple[str, str]]:
-    """{control id: (file::function, param)} from the catalogue's `test` fields."""
-    tests = {}
-    for control in controls:
-        node, _, param = control["test"].partition("[")
-        tests[control["id"]] = (node, param.rstrip("]"))
-    return tests
-
-
-def map_results(records: list[dict], controls: list[dict]) -> dict[str, dict]:
-    """{host: {control id: {outcome, detail, test}}} from the plugin's records.
-
-    A control's test may run once per host or once per host and parameter; the control is
-    failed when any matching run failed, passed when one passed, skipped when all skipped.
-    """
-    wanted = control_tests(controls)
-    by_host: dict[str, dict] = defaultdict(dict)
-    for cid, (node, param) in wanted.items():
-        for host in {r["host"] for r in records}:
-            runs = [r for r in records if r["host"] == host and r["test"] == node and (not param or r["param"] == param)]
-            if not runs:
-                continue
-            failed = [r for r in runs if r["outcome"] == "failed"]
-            passed = [r for r in runs if r["outcome"] == "passed"]
-            chosen = failed[0] if failed else (passed[0] if passed else runs[0])
-            by_host[host][cid] = {"outcome": chosen["outcome"], "detail": chosen.get("detail", ""),
-                                  "test": node.rsplit("/", 1)[-1] + (f"[{param}]" if param else "")}
-    return dict(by_host)
+from pmops import PmopsError, __version__, controls, report, runlog, runner
+from pmops.paths import ANSIBLE_CFG, ROOT, state_dir
 
 
 class Testinfra:
@@ -99,14 +64,14 @@ class Testinfra:
         return f"testinfra {len(self.done)}/{len(self.hosts)} hosts done{bad}"
 
     def _argv(self, host: str) -> list[str]:
-        nodes = sorted({node for node, _ in control_tests(self.controls).values()})
+        nodes = sorted({node for node, _ in controls.control_tests(self.controls).values()})
         return [sys.executable, "-m", "pytest", *nodes, f"--hosts=ansible://{host}",
                 f"--ansible-inventory={self.inventory}", "--sudo", "-p", "pmops.pytest_results",
                 "-p", "no:cacheprovider", "-q", "-rN", "--color=no"]
 
     def _loop(self) -> None:
-        want = sorted(set(control_tests(self.controls).values()))
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PMOPS_TESTINFRA_WANT=json.dumps(want),
+        want = sorted(set(controls.control_tests(self.controls).values()))
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG), PMOPS_TESTINFRA_WANT=json.dumps(want),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         pending, running = list(self.hosts), {}
         while pending or running:
@@ -152,19 +117,19 @@ class Testinfra:
                         records += [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
-        return map_results(records, self.controls)
+        return controls.map_results(records, self.controls)
 
 
 def summary_lines(rep: dict) -> list[str]:
     titles = {c["id"]: c["title"] for c in rep["controls"]}
-    statuses = report.STATUSES
+    statuses = controls.STATUSES
     lines = [f"{'host':<14}{'score':>8}" + "".join(f"{s:>15}" for s in statuses)]
     for host, data in rep["hosts"].items():
         score = "n/a" if data["score"] is None else f"{data['score']:.1f}"
         lines.append(f"{host:<14}{score:>8}" + "".join(f"{data['counts'][s]:>15}" for s in statuses))
     for host, data in rep["hosts"].items():
         for cid, r in data["controls"].items():
-            if r["status"] in report.NOT_COMPLIANT or r["status"] == "waived":
+            if r["status"] in controls.NOT_COMPLIANT or r["status"] == "waived":
                 lines.append(f"{host}  {cid}  {r['status'].upper()}  {titles.get(cid, '')}")
                 for item in r["evidence"]:
                     lines += ["    " + line for line in str(item).splitlines()[:12]]
@@ -175,48 +140,40 @@ def summary_lines(rep: dict) -> list[str]:
     return lines
 
 
-def testinfra_controls(controls: list[dict]) -> list[dict]:
-    """The controls whose testinfra test comply runs: those pmops.checks does not decide alone."""
-    live = checks.controls_checked()
-    return [c for c in controls if c["id"] not in live]
-
-
 def run(inventory: str, limit: str | None = None, threshold: float = 100.0, reports_dir: str | None = None,
         testinfra: bool = True, verbose: bool = False, jobs: int = 8, check_mode: bool = False,
         json_out: str | None = None) -> int:
     if not 0 <= threshold <= 100:
         raise PmopsError(f"--threshold must be a percentage between 0 and 100, got {threshold}")
-    if not Path(inventory).exists():
-        raise PmopsError(f"inventory {inventory} does not exist")
-    shown, inventory = inventory, str(Path(inventory).resolve())
-    catalogue = load_catalogue()
-    controls = catalogue["controls"]
-    reports = Path(reports_dir) if reports_dir else runner.state_dir() / "reports"
+    inv = runner.resolve_inventory(inventory)
+    catalogue = controls.load_catalogue()
+    all_controls = catalogue["controls"]
+    reports = Path(reports_dir) if reports_dir else state_dir() / "reports"
     started = datetime.now(timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%SZ")
     outdir = reports / run_id
     outdir.mkdir(parents=True, exist_ok=True)
-    hosts = audit._inventory_hosts(inventory, limit)
+    hosts = inv.hosts(limit)
     commit, dirty = runlog.git_state(ROOT)
-    print(f"pmops: compliance run on {shown}{' --limit ' + limit if limit else ''} ({len(hosts)} hosts); "
+    print(f"pmops: compliance run on {inv.shown}{' --limit ' + limit if limit else ''} ({len(hosts)} hosts); "
           f"report in {outdir}", file=sys.stderr, flush=True)
     clock = time.monotonic()
     # testinfra starts on every host now and runs beside the check-mode run; the results of a
     # host that run cannot reach are dropped (it is reported unreachable, never compliant)
-    tested_controls = testinfra_controls(controls)
-    infra = Testinfra(tested_controls, inventory, hosts, jobs).start() if testinfra and hosts and tested_controls else None
+    tested_controls = controls.testinfra_controls(all_controls)
+    infra = Testinfra(tested_controls, inv.path, hosts, jobs).start() if testinfra and hosts and tested_controls else None
     label = "comply (check mode + live state)" if check_mode else "comply (live state)"
     progress = runner.Progress(label)
     if infra:
         progress.extra = infra.status
-    result = runner.run_playbook("playbooks/audit.yml" if check_mode else "playbooks/comply.yml", inventory,
+    result = runner.run_playbook("playbooks/audit.yml" if check_mode else "playbooks/comply.yml", inv,
                                  check=True, label=label, limit=limit, verbose=verbose,
                                  log_path=outdir / "ansible.log", progress=progress)
     ansible_done = round(time.monotonic() - clock, 1)
     if not result.events:
         raise PmopsError(f"the check-mode run produced no results (ansible exit {result.rc}); "
                          f"see {outdir / 'ansible.log'}:\n{result.log[-1500:]}")
-    audited = audit.evaluate(result.events, controls, hosts)
+    audited = controls.evaluate(result.events, all_controls, hosts)
     # the plays on the control node itself (localhost) are not a host of the fleet
     audited = {h: d for h, d in audited.items() if h in hosts} if hosts else audited
     reachable = [h for h, d in audited.items()
@@ -224,12 +181,12 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     tested = {}
     if infra:
         print(f"pmops: testinfra checks of {len(tested_controls)} controls on {len(reachable)} reachable hosts "
-              f"({len(controls) - len(tested_controls)} decided by the state in force alone)",
+              f"({len(all_controls) - len(tested_controls)} decided by the state in force alone)",
               file=sys.stderr, flush=True)
         tested = infra.wait(outdir / "testinfra.log", keep=reachable, verbose=verbose)
     testinfra_done = round(time.monotonic() - clock, 1) if infra else None
     facts = {"id": run_id, "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "finished": runlog.now(),
-             "seconds": round(time.monotonic() - clock, 1), "inventory": shown, "limit": limit,
+             "seconds": round(time.monotonic() - clock, 1), "inventory": inv.shown, "limit": limit,
              "user": runlog.who(), "git_commit": commit, "git_dirty": dirty, "threshold": threshold,
              "pmops_version": __version__, "testinfra": testinfra, "check_mode": check_mode,
              # seconds from the start until each part was done (they run side by side)

@@ -5,6 +5,8 @@ the bill, read /version. Every request is a new HTTPS connection (so a proxy rel
 meets a stale keep-alive connection the client would have to retry), and a request counts
 as failed on any transport error or any status other than the one expected. Used by the
 deploy, rollback and patch drills and by `pmops load`.
+
+Layer: library (HTTP only: no Ansible, no command).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ the run log that `pmops history` lists: who, when, the git commit, inventory, li
 request, each host's changed tasks and the result. A failed run is recorded as failed; a
 deploy stopped by a failed health check as "failed, rolled back", with the host, the check
 and the release it went back to, read from the rollout's own report.
+
+Layer: command, on top of change.run_recorded() (and so of pmops.runner).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import json
 import re
 from pathlib import Path
 
-from pmops import PmopsError, ROOT
+from pmops import PmopsError
 from pmops.change import run_recorded
+from pmops.paths import CACHE, ROOT
 
-DEPLOY_REPORTS = ROOT / ".cache" / "deploy"
-PATCH_REPORTS = ROOT / ".cache" / "patch"
+DEPLOY_REPORTS = CACHE / "deploy"
+PATCH_REPORTS = CACHE / "patch"
 # What the playbooks accept (they check again, for those who run them directly).
 RELEASE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
 DATABASE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -13,6 +13,8 @@ task or loop item) into plan.json, schema "pmops-plan/1":
 
 markdown() renders it for a merge request: a table of hosts, then each host's tasks with
 their diffs folded.
+
+Layer: library (pure: the events come from pmops.runner, through `pmops plan`).
 """
 
 from __future__ import annotations

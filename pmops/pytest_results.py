@@ -5,6 +5,8 @@ $PMOPS_TESTINFRA_WANT (JSON [[file::function, param], ...]) when set, and writes
 named by $PMOPS_TESTINFRA_RESULTS:
 {"host", "test" (file::function), "param" (the parametrisation without the host), "outcome"
 (passed, failed, skipped), "detail" (the failing assertion's E lines, or the skip reason)}.
+
+Layer: library (runs inside the testinfra processes comply starts; imports nothing of pmops).
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ report.json, schema "pmops-compliance/1" (fields are only ever added, never rena
 Statuses: pass, fail, error, waived, not_applicable, not_checked, unreachable. The score
 counts pass and waived as compliant and fail, error and unreachable as not; the rest are
 left out. An unreachable host is never compliant.
+
+Layer: engine, beside pmops.controls, whose statuses and merge it uses: it scores and writes
+the controls' results. It runs nothing.
 """
 
 from __future__ import annotations
@@ -28,38 +31,9 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+from pmops.controls import COMPLIANT, NOT_COMPLIANT, STATUSES, merge
+
 SCHEMA = "pmops-compliance/1"
-STATUSES = ("pass", "fail", "error", "waived", "not_applicable", "not_checked", "unreachable")
-COMPLIANT = ("pass", "waived")
-NOT_COMPLIANT = ("fail", "error", "unreachable")
-
-
-def merge(ansible: dict, testinfra: dict | None) -> dict:
-    """One host's control: the check-mode result (audit.evaluate) with its testinfra result.
-
-    testinfra is {"outcome": passed|failed|skipped, "detail": text, "test": node id} or None.
-    """
-    status = ansible["status"]
-    evidence = list(ansible.get("evidence", []))
-    outcome = (testinfra or {}).get("outcome")
-    checks = {"ansible": status, "testinfra": outcome or "not_run"}
-    if "live" in ansible:  # the check of the state in force (pmops.checks), already in status
-        checks["live"] = ansible["live"]
-    result = {"status": status, "evidence": evidence, "checks": checks}
-    if "waiver" in ansible:
-        result["waiver"] = ansible["waiver"]
-    if status in ("unreachable", "waived", "error"):
-        return result
-    if outcome == "failed":
-        result["status"] = "fail"
-        result["evidence"] = evidence + [f"testinfra {testinfra.get('test', '')}: {testinfra.get('detail', '')}".strip()]
-    elif status == "not_checked" and outcome == "passed":
-        result["status"] = "pass"
-        result["evidence"] = ["checked by testinfra only (no task of the control ran on the host)"]
-    elif status == "not_checked" and outcome == "skipped":
-        result["status"] = "not_applicable"
-        result["evidence"] = [testinfra.get("detail") or "the test does not apply to this host"]
-    return result
 
 
 def score(counts: Counter | dict) -> float | None:
@@ -69,7 +43,7 @@ def score(counts: Counter | dict) -> float | None:
 
 
 def build(run: dict, catalogue: dict, audit_hosts: dict, testinfra: dict, trend: list[dict]) -> dict:
-    """The report: run facts, the catalogue, audit.evaluate()'s hosts, testinfra {host: {id: result}}."""
+    """The report: run facts, the catalogue, controls.evaluate()'s hosts, testinfra {host: {id: result}}."""
     controls = catalogue["controls"]
     families = catalogue["families"]
     hosts = {}

@@ -6,6 +6,8 @@ tags, what changed on each host and how it ended. Each record also carries the s
 the line before it, so removing or editing a record breaks the chain and `pmops history
 --verify` says where. (On a control node the role also makes the file append-only for the
 kernel, chattr +a, where the file system allows it.)
+
+Layer: library (the file format; the commands in pmops.change write and read it).
 """
 
 from __future__ import annotations

@@ -1,15 +1,25 @@
-"""Playbook runs through ansible-runner's Python API, with a progress line and the task
-results the pmops_audit callback records (host, task, tags, status, diff).
+"""The module that runs Ansible: the inventory resolved once, its hosts, playbook runs through
+ansible-runner's Python API with a progress line, and the task results the pmops_audit
+callback records (host, task, tags, status, diff).
 
-Used by `pmops audit`, `comply`, `plan` and `apply`. The progress line (plays, tasks, hosts
-done, changed, failures so far, elapsed time) is drawn on stderr only when it is a terminal,
-so CI logs and timers stay quiet.
+Layer: engine. Every command that runs a playbook or needs an inventory's hosts comes here
+(`pmops audit`, `comply`, `plan`, `apply`, and deploy, rollback, patch, backup and restore
+through change.run_recorded()); nothing else in pmops calls ansible-runner or
+ansible-inventory. It knows nothing of the controls: a command hands the events to
+pmops.controls.
+
+An inventory is resolved once (resolve_inventory): the name the operator gave, for messages
+and the run log, and its absolute path, for Ansible; its hosts are asked of ansible-inventory
+once per limit. The progress line (plays, tasks, hosts done, changed, failures so far,
+elapsed time) is drawn on stderr only when it is a terminal, so CI logs and timers stay quiet.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,8 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pmops import PmopsError
-
-ROOT = Path(__file__).resolve().parent.parent
+from pmops.paths import ANSIBLE_CFG, ROOT
 
 
 class Progress:
@@ -86,6 +95,56 @@ class Progress:
         self.stream.flush()
 
 
+@dataclass(frozen=True)
+class Inventory:
+    """An inventory resolved once: the name the operator gave (shown in messages and recorded in
+    the run log) and its absolute path (what Ansible, ansible-inventory and testinfra are given)."""
+
+    shown: str
+    path: str
+    _hosts: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def hosts(self, limit: str | None = None) -> list[str]:
+        """The inventory's hosts within limit, [] when ansible-inventory cannot say; asked once per limit."""
+        if limit not in self._hosts:
+            self._hosts[limit] = _list_hosts(self.path, limit)
+        return list(self._hosts[limit])
+
+
+def resolve_inventory(inventory: str | Inventory) -> Inventory:
+    """The inventory the operator named, from the working directory; an Inventory passes through."""
+    if isinstance(inventory, Inventory):
+        return inventory
+    if not Path(inventory).exists():
+        raise PmopsError(f"inventory {inventory} does not exist")
+    return Inventory(inventory, str(Path(inventory).resolve()))
+
+
+def _list_hosts(inventory: str, limit: str | None) -> list[str]:
+    argv = [str(Path(sys.executable).parent / "ansible-inventory"), "-i", inventory, "--list"]
+    if limit:
+        argv += ["--limit", limit]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return []
+    data = json.loads(proc.stdout)
+    return sorted(data.get("_meta", {}).get("hostvars", {}) or _group_hosts(data, "pmops"))
+
+
+def _group_hosts(data: dict, group: str) -> set[str]:
+    hosts = set(data.get(group, {}).get("hosts", []))
+    for child in data.get(group, {}).get("children", []):
+        hosts |= _group_hosts(data, child)
+    return hosts
+
+
+def read_events(path: Path) -> list[dict]:
+    """The task results the pmops_audit callback wrote, one JSON line each."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 @dataclass
 class Result:
     rc: int
@@ -96,17 +155,11 @@ class Result:
     log: str = ""
 
 
-def run_playbook(playbook: str, inventory: str, *, check: bool, label: str, limit: str | None = None,
+def run_playbook(playbook: str, inventory: str | Inventory, *, check: bool, label: str, limit: str | None = None,
                  tags: list[str] | None = None, extravars: dict | None = None, verbose: bool = False,
                  log_path: Path | None = None, progress: Progress | None = None) -> Result:
     """Run a playbook of this project; returns the recorded task results and Ansible's output."""
-    from pmops.audit import read_events  # audit imports this module too
-
-    inventory_path = Path(inventory)
-    if not inventory_path.is_absolute():
-        inventory_path = (Path.cwd() / inventory_path) if (Path.cwd() / inventory_path).exists() else ROOT / inventory_path
-    if not inventory_path.exists():
-        raise PmopsError(f"inventory {inventory} does not exist")
+    inv = resolve_inventory(inventory)
     import ansible_runner  # imported late: it is slow to import and only some commands need it
 
     private = Path(tempfile.mkdtemp(prefix="pmops-run-"))
@@ -115,7 +168,7 @@ def run_playbook(playbook: str, inventory: str, *, check: bool, label: str, limi
         "PMOPS_AUDIT_EVENTS": str(events_path),
         "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "callback_plugins"),
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer,pmops_audit",
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
         "ANSIBLE_NOCOLOR": "1",
     }
     # ansible-playbook from this interpreter's virtualenv, whether or not it is activated
@@ -128,7 +181,7 @@ def run_playbook(playbook: str, inventory: str, *, check: bool, label: str, limi
     try:
         runner = ansible_runner.run(
             private_data_dir=str(private), project_dir=str(ROOT), playbook=str(ROOT / playbook),
-            inventory=str(inventory_path), cmdline=cmdline, limit=limit, tags=",".join(tags) if tags else None,
+            inventory=inv.path, cmdline=cmdline, limit=limit, tags=",".join(tags) if tags else None,
             extravars=extravars or None, envvars=env, event_handler=progress.event, quiet=not verbose,
             suppress_env_files=True, settings={"suppress_ansible_output": not verbose})
         log = runner.stdout.read() if runner.stdout else ""
@@ -139,8 +192,3 @@ def run_playbook(playbook: str, inventory: str, *, check: bool, label: str, limi
                       seconds=round(time.monotonic() - started, 1), log=log)
     finally:
         shutil.rmtree(private, ignore_errors=True)
-
-
-def state_dir() -> Path:
-    """Where reports and the run log live: $PMOPS_STATE_DIR (a control node: /var/lib/pmops) or the checkout."""
-    return Path(os.environ.get("PMOPS_STATE_DIR") or ROOT)

@@ -4,6 +4,8 @@ and source lists (groups, hosts, networks, `any`) resolved against them.
 Shared by every role that admits or names peers: the firewall's rules, pg_hba's sources, the
 proxy's upstream members, the backup repository's per-client keys, and the validation play
 (filter_plugins/pmops_topology.py). Pure Python.
+
+Layer: library (imports no engine and no command; it runs inside Ansible too).
 """
 
 from __future__ import annotations

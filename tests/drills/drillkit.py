@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from pmops import lab, runlog, runner
+from pmops import lab, runlog
+from pmops.paths import state_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -87,4 +88,4 @@ def converge(*args: str, limit: str | None = None, tags: str | None = None, extr
 
 def run_log(state: Path | None = None) -> list[dict]:
     """The records of the run log pmops writes (`pmops history --json`)."""
-    return runlog.read(runlog.path(state or runner.state_dir()))
+    return runlog.read(runlog.path(state or state_dir()))

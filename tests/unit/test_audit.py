@@ -1,4 +1,4 @@
-"""pmops audit: task results mapped to controls (pure functions, no hosts)."""
+"""pmops audit: task results mapped to controls by pmops.controls (pure functions, no hosts)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pmops import audit
+from pmops import controls
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTROLS = [{"id": "SSH-01", "title": "root"}, {"id": "HARD-05", "title": "sudo"},
@@ -19,7 +19,7 @@ def ev(status, task="t", tags=(), **extra):
 
 
 def statuses(events, hosts=("h1",)):
-    report = audit.evaluate(events, CONTROLS, hosts)
+    report = controls.evaluate(events, CONTROLS, hosts)
     return {cid: r["status"] for cid, r in report["h1"]["controls"].items()}
 
 
@@ -29,7 +29,7 @@ def test_ok_tasks_pass_and_missing_ones_are_not_checked():
 
 
 def test_a_would_be_change_fails_its_control_only_with_the_diff_as_evidence():
-    report = audit.evaluate([ev("changed", task="Write sudo", tags=["HARD-05"], diff="+Defaults use_pty"),
+    report = controls.evaluate([ev("changed", task="Write sudo", tags=["HARD-05"], diff="+Defaults use_pty"),
                              ev("ok", tags=["HARD-09"])], CONTROLS, ["h1"])
     sudo = report["h1"]["controls"]["HARD-05"]
     assert sudo["status"] == "fail" and "+Defaults use_pty" in sudo["evidence"][0]
@@ -47,7 +47,7 @@ def test_loop_items_with_a_control_id_are_attributed_item_by_item():
 def test_changed_items_of_a_plain_loop_become_the_evidence():
     events = [ev("changed", task="modes", tags=["HARD-09"], loop=True, msg="All items completed"),
               ev("changed", task="modes", tags=["HARD-09"], item="/etc/shadow", diff="-0644 +0640")]
-    result = audit.evaluate(events, CONTROLS, ["h1"])["h1"]["controls"]["HARD-09"]
+    result = controls.evaluate(events, CONTROLS, ["h1"])["h1"]["controls"]["HARD-09"]
     assert result["status"] == "fail" and result["evidence"] == ["modes [/etc/shadow]: -0644 +0640"]
 
 
@@ -68,20 +68,20 @@ def test_not_applicable_controls_and_failures():
 
 
 def test_an_unreachable_or_silent_host_is_never_compliant():
-    report = audit.evaluate([ev("unreachable", tags=["always"])], CONTROLS, ["h1", "h2"])
+    report = controls.evaluate([ev("unreachable", tags=["always"])], CONTROLS, ["h1", "h2"])
     assert {r["status"] for r in report["h1"]["controls"].values()} == {"unreachable"}
     assert {r["status"] for r in report["h2"]["controls"].values()} == {"unreachable"}
 
 
 def test_changes_no_control_claims_are_listed():
-    report = audit.evaluate([ev("changed", task="Compare sshd_config", tags=["ssh_config"])], CONTROLS, ["h1"])
+    report = controls.evaluate([ev("changed", task="Compare sshd_config", tags=["ssh_config"])], CONTROLS, ["h1"])
     assert report["h1"]["unclaimed_changes"] == ["Compare sshd_config"]
 
 
 def test_every_catalogue_control_is_a_task_tag_or_an_item_control():
     texts = "\n".join(p.read_text() for p in (ROOT / "roles").glob("*/tasks/*.yml"))
     texts += "\n".join(p.read_text() for p in (ROOT / "roles").glob("*/vars/*.yml"))
-    missing = [c["id"] for c in audit.load_controls() if c["id"] not in texts]
+    missing = [c["id"] for c in controls.load_controls() if c["id"] not in texts]
     assert missing == []
 
 

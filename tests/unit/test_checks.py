@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from pmops import audit, checks  # noqa: E402
+from pmops import checks, controls  # noqa: E402
 
 DATA = ROOT / "tests" / "unit" / "data"
 HOSTS = ("web-01", "backup-01", "db-01", "app-01")
@@ -270,8 +270,8 @@ def test_evaluate_reads_the_live_play_events_and_joins_check_mode_results():
     drifted = copy.deepcopy(data)
     _sshd(drifted, "permitrootlogin", "yes")
     events[1]["live"] = drifted["live"]
-    controls = [{"id": "SSH-01"}, {"id": "HARD-13"}, {"id": "HARD-14"}]
-    report = audit.evaluate(events, controls, ["web-01"])["web-01"]["controls"]
+    listed = [{"id": "SSH-01"}, {"id": "HARD-13"}, {"id": "HARD-14"}]
+    report = controls.evaluate(events, listed, ["web-01"])["web-01"]["controls"]
     assert report["SSH-01"]["status"] == "fail" and report["SSH-01"]["live"] == "fail"
     assert report["SSH-01"]["evidence"] == ["in force: permitrootlogin: effective yes, wanted no"]
     assert report["HARD-13"]["status"] == "not_applicable"

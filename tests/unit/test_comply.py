@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pmops import change, cli, comply
+from pmops import change, cli, comply, controls
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTROLS = [
@@ -26,7 +26,7 @@ def rec(host, test, outcome, param="", detail=""):
 
 
 def test_the_catalogue_names_a_test_for_every_control():
-    tests = comply.control_tests(comply.load_catalogue()["controls"])
+    tests = controls.control_tests(controls.load_catalogue()["controls"])
     assert tests["SSH-01"] == ("tests/integration/test_ssh.py::test_effective_setting", "permitrootlogin-no")
     assert all(node.startswith("tests/integration/") for node, _ in tests.values())
 
@@ -39,7 +39,7 @@ def test_results_map_to_controls_by_test_and_parameter():
         rec("web-01", "tests/integration/test_access.py::test_no_unmanaged_sudoers_files", "passed"),
         rec("db-01", "tests/integration/test_access.py::test_no_unmanaged_sudoers_files", "skipped", detail="n/a"),
     ]
-    mapped = comply.map_results(records, CONTROLS)
+    mapped = controls.map_results(records, CONTROLS)
     assert mapped["web-01"]["SSH-01"]["outcome"] == "failed"
     assert "effective yes" in mapped["web-01"]["SSH-01"]["detail"]
     assert mapped["web-01"]["SSH-01"]["test"] == "test_ssh.py::test_effective_setting[permitrootlogin-no]"

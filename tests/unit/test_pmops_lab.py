@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from pmops import PmopsError, cli, lab
+from pmops.lab import base, hosts, image, secrets
 
 
 def test_topology_comes_from_the_lab_inventory():
@@ -53,7 +54,7 @@ pmops_lab_gateway: 10.89.99.1
     ids=["outside-subnet", "no-subnet", "no-address", "bad-yaml"],
 )
 def test_bad_lab_inventory_is_refused_with_a_clear_error(tmp_path, monkeypatch, hosts_yml, lab_yml, message):
-    monkeypatch.setattr(lab, "ROOT", tmp_path.parent)
+    monkeypatch.setattr(base, "ROOT", tmp_path.parent)
     inv = write_inventory(tmp_path, hosts_yml, lab_yml)
     with pytest.raises(PmopsError, match=message):
         lab.load_topology(inv)
@@ -65,7 +66,7 @@ def test_image_tag_is_stable_and_follows_the_recipe(tmp_path, monkeypatch):
     assert first.startswith("localhost/pmops-lab-base:")
     recipe = tmp_path / "recipe.conf"
     recipe.write_text(lab.RECIPE.read_text() + "# changed\n")
-    monkeypatch.setattr(lab, "RECIPE", recipe)
+    monkeypatch.setattr(image, "RECIPE", recipe)
     assert lab.image_tag() != first
 
 
@@ -88,7 +89,7 @@ def test_port_taken_is_detected():
 
 
 def test_port_taken_stops_container_creation_with_a_clear_error(monkeypatch):
-    monkeypatch.setattr(lab, "port_free", lambda port: False)
+    monkeypatch.setattr(hosts, "port_free", lambda port: False)
     host = lab.Host("web-01", "10.89.30.11", publish=[{"host_port": 18443, "container_port": 443}])
     with pytest.raises(PmopsError, match="port 18443 on 127.0.0.1 is taken"):
         lab.create_container(host, lab.load_topology(), "img")
@@ -117,7 +118,7 @@ def test_ssh_to_unknown_host_is_refused(capsys):
 
 def test_cached_facts_reads_ansible_219_jsonfile_cache(tmp_path, monkeypatch):
     import json
-    monkeypatch.setattr(lab, "FACT_CACHE", tmp_path)
+    monkeypatch.setattr(hosts, "FACT_CACHE", tmp_path)
     payload = {"ansible_local": {"asset": {"tier": "db"}}}
     (tmp_path / "s1_db-01").write_text(json.dumps({"__payload__": json.dumps(payload)}))
     (tmp_path / "s1_db-011").write_text("{}")
@@ -128,7 +129,7 @@ def test_cached_facts_reads_ansible_219_jsonfile_cache(tmp_path, monkeypatch):
 
 
 def test_lab_pki_makes_a_ca_and_one_certificate_per_host_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(lab, "PKI_DIR", tmp_path / "pki")
+    monkeypatch.setattr(secrets, "PKI_DIR", tmp_path / "pki")
     topo = lab.load_topology()
     lab.ensure_pki(topo)
     pki = tmp_path / "pki"
@@ -153,7 +154,7 @@ def test_audit_of_a_missing_inventory_is_a_clear_error(capsys):
 
 def test_as_root_runs_the_command_whole_through_sudo_on_the_hosts_address(monkeypatch):
     seen = {}
-    monkeypatch.setattr(lab.subprocess, "run", lambda argv, **kw: seen.setdefault("argv", argv))
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: seen.setdefault("argv", argv))
     command = "printf 'a b\\n' > /tmp/x && echo \"$HOME\""
     lab.as_root("db-01", command)
     topo = lab.load_topology()
@@ -169,19 +170,19 @@ def test_up_provisions_only_the_hosts_it_starts_and_reads_the_others_keys(tmp_pa
     known, key = tmp_path / "known_hosts", tmp_path / "id_ed25519"
     key.with_suffix(".pub").write_text("ssh-ed25519 AAAA test\n")
     known.write_text("old\n")  # newer than the key: the key did not change
-    monkeypatch.setattr(lab, "KNOWN_HOSTS", known)
-    monkeypatch.setattr(lab, "KEY_FILE", key)
+    monkeypatch.setattr(hosts, "KNOWN_HOSTS", known)
+    monkeypatch.setattr(hosts, "KEY_FILE", key)
     stopped = topo.hosts[0].name
-    monkeypatch.setattr(lab, "ensure_image", lambda: ("tag", False))
-    monkeypatch.setattr(lab, "container_state", lambda name: {
+    monkeypatch.setattr(hosts, "ensure_image", lambda: ("tag", False))
+    monkeypatch.setattr(hosts, "container_state", lambda name: {
         "running": not name.endswith(stopped), "lost": False, "image": "tag", "labels": {lab.LABEL: "1"}})
     for name in ("ensure_network", "ensure_secrets", "check_ports", "clear_fact_cache"):
-        monkeypatch.setattr(lab, name, lambda *a, **k: None)
-    monkeypatch.setattr(lab, "podman", lambda *a, **k: None)
-    monkeypatch.setattr(lab, "wait_for_ssh", lambda *a, **k: None)
+        monkeypatch.setattr(hosts, name, lambda *a, **k: None)
+    monkeypatch.setattr(hosts, "podman", lambda *a, **k: None)
+    monkeypatch.setattr(hosts, "wait_for_ssh", lambda *a, **k: None)
     provisioned, read = [], []
-    monkeypatch.setattr(lab, "provision", lambda host, t: provisioned.append(host.name) or f"{host.name} p")
-    monkeypatch.setattr(lab, "host_key_line", lambda host: read.append(host.name) or f"{host.name} r")
+    monkeypatch.setattr(hosts, "provision", lambda host, t: provisioned.append(host.name) or f"{host.name} p")
+    monkeypatch.setattr(hosts, "host_key_line", lambda host: read.append(host.name) or f"{host.name} r")
     assert lab.up(topo) == 0
     assert provisioned == [stopped] and sorted(read) == sorted(h.name for h in topo.hosts[1:])
     assert len(known.read_text().splitlines()) == len(topo.hosts)
@@ -200,18 +201,18 @@ def test_a_running_host_of_an_older_image_is_replaced_although_it_holds_its_own_
     known, key = tmp_path / "known_hosts", tmp_path / "id_ed25519"
     key.with_suffix(".pub").write_text("ssh-ed25519 AAAA test\n")
     known.write_text("old\n")
-    monkeypatch.setattr(lab, "KNOWN_HOSTS", known)
-    monkeypatch.setattr(lab, "KEY_FILE", key)
-    monkeypatch.setattr(lab, "ensure_image", lambda: ("new", False))
-    monkeypatch.setattr(lab, "container_state", lambda name: {"running": True, "lost": False, "image": "old",
+    monkeypatch.setattr(hosts, "KNOWN_HOSTS", known)
+    monkeypatch.setattr(hosts, "KEY_FILE", key)
+    monkeypatch.setattr(hosts, "ensure_image", lambda: ("new", False))
+    monkeypatch.setattr(hosts, "container_state", lambda name: {"running": True, "lost": False, "image": "old",
                                                                "labels": {lab.LABEL: "1"}})
     removed = []
-    monkeypatch.setattr(lab, "remove_containers", lambda names: removed.extend(names))
-    monkeypatch.setattr(lab, "port_free", lambda port: bool(removed))  # free once its holder is gone
+    monkeypatch.setattr(hosts, "remove_containers", lambda names: removed.extend(names))
+    monkeypatch.setattr(hosts, "port_free", lambda port: bool(removed))  # free once its holder is gone
     for name in ("ensure_network", "ensure_secrets", "clear_fact_cache", "wait_for_ssh"):
-        monkeypatch.setattr(lab, name, lambda *a, **k: None)
-    monkeypatch.setattr(lab, "podman", lambda *a, **k: None)
-    monkeypatch.setattr(lab, "provision", lambda host, t: f"{host.name} p")
+        monkeypatch.setattr(hosts, name, lambda *a, **k: None)
+    monkeypatch.setattr(hosts, "podman", lambda *a, **k: None)
+    monkeypatch.setattr(hosts, "provision", lambda host, t: f"{host.name} p")
     assert lab.up(topo) == 0
     assert sorted(removed) == sorted(h.container for h in topo.hosts)
 
@@ -222,7 +223,7 @@ def test_a_container_whose_processes_are_gone_is_not_running(monkeypatch):
     inspect = ('[{"State": {"Running": true, "Status": "running", "Pid": %d}, '
                '"ImageName": "tag", "Config": {"Labels": {}}}]')
     for pid in (0, 2 ** 22 + 1, os.getpid()):  # none, a PID that cannot exist, a process that is not systemd
-        monkeypatch.setattr(lab, "podman", lambda *a, pid=pid, **k: subprocess.CompletedProcess(
+        monkeypatch.setattr(hosts, "podman", lambda *a, pid=pid, **k: subprocess.CompletedProcess(
             a, 0, (inspect % pid).encode(), b""))
         state = lab.container_state("pmops-web-01")
         assert state["lost"] and not state["running"] and state["status"] == "lost"
@@ -233,20 +234,20 @@ def test_up_re_creates_a_host_whose_processes_are_gone(tmp_path, monkeypatch):
     known, key = tmp_path / "known_hosts", tmp_path / "id_ed25519"
     key.with_suffix(".pub").write_text("ssh-ed25519 AAAA test\n")
     known.write_text("old\n")
-    monkeypatch.setattr(lab, "KNOWN_HOSTS", known)
-    monkeypatch.setattr(lab, "KEY_FILE", key)
+    monkeypatch.setattr(hosts, "KNOWN_HOSTS", known)
+    monkeypatch.setattr(hosts, "KEY_FILE", key)
     lost = topo.hosts[0]
-    monkeypatch.setattr(lab, "ensure_image", lambda: ("tag", False))
-    monkeypatch.setattr(lab, "container_state", lambda name: {
+    monkeypatch.setattr(hosts, "ensure_image", lambda: ("tag", False))
+    monkeypatch.setattr(hosts, "container_state", lambda name: {
         "running": name != lost.container, "lost": name == lost.container, "image": "tag",
         "labels": {lab.LABEL: "1"}})
     removed, created, started = [], [], []
-    monkeypatch.setattr(lab, "remove_containers", lambda names: removed.extend(names))
-    monkeypatch.setattr(lab, "create_container", lambda host, t, tag: created.append(host.name))
-    monkeypatch.setattr(lab, "podman", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(hosts, "remove_containers", lambda names: removed.extend(names))
+    monkeypatch.setattr(hosts, "create_container", lambda host, t, tag: created.append(host.name))
+    monkeypatch.setattr(hosts, "podman", lambda *a, **k: started.append(a))
     for name in ("ensure_network", "ensure_secrets", "check_ports", "clear_fact_cache", "wait_for_ssh"):
-        monkeypatch.setattr(lab, name, lambda *a, **k: None)
-    monkeypatch.setattr(lab, "provision", lambda host, t: f"{host.name} p")
-    monkeypatch.setattr(lab, "host_key_line", lambda host: f"{host.name} r")
+        monkeypatch.setattr(hosts, name, lambda *a, **k: None)
+    monkeypatch.setattr(hosts, "provision", lambda host, t: f"{host.name} p")
+    monkeypatch.setattr(hosts, "host_key_line", lambda host: f"{host.name} r")
     assert lab.up(topo) == 0
     assert removed == [lost.container] and created == [lost.name] and started == []

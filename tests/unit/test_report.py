@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pmops import report
+from pmops import controls, report
 
 CATALOGUE = {
     "families": {"access_control": {"mlps": "8.1.4.2", "title": "Access control"},
@@ -45,20 +45,20 @@ def build(hosts, testinfra=None, trend=(), **run):
     ("error", {"outcome": "passed"}, "error"),
 ])
 def test_merge_takes_the_worse_of_check_mode_and_testinfra(ansible, testinfra, expected):
-    result = report.merge({"status": ansible, "evidence": []}, testinfra)
+    result = controls.merge({"status": ansible, "evidence": []}, testinfra)
     assert result["status"] == expected
     assert result["checks"]["ansible"] == ansible
 
 
 def test_a_failing_assertion_is_evidence():
-    result = report.merge({"status": "pass", "evidence": []},
-                          {"outcome": "failed", "detail": "assert 'yes' == 'no'", "test": "test_ssh.py::test_x"})
+    result = controls.merge({"status": "pass", "evidence": []},
+                            {"outcome": "failed", "detail": "assert 'yes' == 'no'", "test": "test_ssh.py::test_x"})
     assert result["evidence"] == ["testinfra test_ssh.py::test_x: assert 'yes' == 'no'"]
 
 
 def test_a_waiver_stays_waived_whatever_testinfra_says():
     waiver = {"owner": "li.wei", "expires": "2099-12-31", "status": "waived"}
-    result = report.merge({"status": "waived", "evidence": ["waived"], "waiver": waiver}, {"outcome": "failed"})
+    result = controls.merge({"status": "waived", "evidence": ["waived"], "waiver": waiver}, {"outcome": "failed"})
     assert result["status"] == "waived" and result["waiver"] == waiver
 
 

@@ -1,267 +1,33 @@
-"""The lab: six podman containers running systemd and sshd, built from a Debian 12
-image made with debootstrap (no image registry is reachable).
-
-The topology is read from ``inventory/lab`` (hosts, addresses, network), so the
-inventory is the one place it is written down. Everything the lab makes carries the
+"""The lab's hosts and network: six podman containers running systemd and sshd on their own
+podman network, `pmops lab up`, `down` and `status`, the automation account provisioned on each
+host, and SSH to them with the lab's key and known_hosts. Everything the lab makes carries the
 label ``pmops.lab`` so that ``down`` removes exactly what ``up`` made.
+
+Layer: command, part of pmops.lab; builds on base, image and secrets.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
-import ipaddress
 import json
 import os
-import re
-import secrets
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from pmops import PmopsError, ROOT, progress
+from pmops import PmopsError, progress
+from pmops.lab.base import LABEL, Host, Topology, _out, load_topology, podman
+from pmops.lab.image import ensure_image, image_exists, image_tag, remove_build_dir, remove_images
+from pmops.lab.secrets import KEY_FILE, KNOWN_HOSTS, ensure_secrets, remove_secrets
+from pmops.paths import CACHE, ROOT
 
-LABEL = "pmops.lab"
-# Overridable so tests can build a throw-away image beside the cached one.
-IMAGE_REPO = os.environ.get("PMOPS_LAB_IMAGE_REPO", "localhost/pmops-lab-base")
-CONTAINER_PREFIX = "pmops-"
-AUTOMATION_USER_DEFAULT = "pmops"
+FACT_CACHE = CACHE / "facts"
 
-STATE_DIR = ROOT / ".lab"
-SSH_DIR = STATE_DIR / "ssh"
-KEY_FILE = SSH_DIR / "id_ed25519"
-KNOWN_HOSTS = SSH_DIR / "known_hosts"
-PKI_DIR = STATE_DIR / "pki"
-PEOPLE_DIR = STATE_DIR / "people"
-SECRETS_DIR = STATE_DIR / "secrets"
-# Passwords the lab's services need, one random token per file (production: ansible-vault).
-LAB_PASSWORDS = ("portal_db_password", "backup_password")
-ACCESS_FILE = ROOT / "inventory" / "lab" / "group_vars" / "all" / "access.yml"
-BUILD_DIR = STATE_DIR / "build"
-FACT_CACHE = ROOT / ".cache" / "facts"
-RECIPE = ROOT / "lab" / "image" / "recipe.conf"
-SETUP_SCRIPT = ROOT / "lab" / "image" / "setup.sh"
-CONTAINERS_CONF = ROOT / "lab" / "containers.conf"
-INVENTORY = ROOT / "inventory" / "lab"
-
-
-# --------------------------------------------------------------------------- topology
-
-@dataclass
-class Host:
-    name: str
-    ip: str
-    groups: list[str] = field(default_factory=list)
-    publish: list[dict] = field(default_factory=list)
-
-    @property
-    def container(self) -> str:
-        return CONTAINER_PREFIX + self.name
-
-
-@dataclass
-class Topology:
-    network: str
-    subnet: str
-    gateway: str
-    user: str
-    hosts: list[Host]
-
-    def host(self, name: str) -> Host:
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        raise PmopsError(
-            f"unknown lab host {name!r}; the lab has: "
-            + ", ".join(h.name for h in self.hosts)
-        )
-
-
-def _walk_groups(node: dict, group: str, parents: list[str], found: dict) -> None:
-    node = node or {}
-    for name, hvars in (node.get("hosts") or {}).items():
-        entry = found.setdefault(name, {"vars": {}, "groups": []})
-        entry["vars"].update(hvars or {})
-        entry["groups"].extend(g for g in parents + [group] if g not in entry["groups"])
-    for child, sub in (node.get("children") or {}).items():
-        _walk_groups(sub, child, parents + [group], found)
-
-
-def _load_yaml(path: Path) -> dict:
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise PmopsError(f"{path.relative_to(ROOT)} is missing") from None
-    except yaml.YAMLError as exc:
-        raise PmopsError(f"{path.relative_to(ROOT)} is not valid YAML: {exc}") from None
-
-
-def load_topology(inventory: Path = INVENTORY) -> Topology:
-    """Read hosts, addresses and network of the lab from its inventory."""
-    found: dict = {}
-    for group, node in _load_yaml(inventory / "hosts.yml").items():
-        _walk_groups(node, group, [], found)
-    allvars: dict = {}
-    for path in sorted((inventory / "group_vars" / "all").glob("*.yml")):
-        allvars.update(_load_yaml(path))
-    for key in ("pmops_lab_network", "pmops_lab_subnet", "pmops_lab_gateway"):
-        if key not in allvars:
-            raise PmopsError(f"{key} is not set in {inventory.relative_to(ROOT)}/group_vars/all")
-    subnet = ipaddress.ip_network(allvars["pmops_lab_subnet"])
-    publish = allvars.get("pmops_lab_publish") or {}
-    hosts = []
-    for name, entry in found.items():
-        ip = entry["vars"].get("ansible_host")
-        if not ip:
-            raise PmopsError(f"lab host {name} has no ansible_host in inventory/lab/hosts.yml")
-        if ipaddress.ip_address(ip) not in subnet:
-            raise PmopsError(f"lab host {name}: ansible_host {ip} is outside pmops_lab_subnet {subnet}")
-        hosts.append(Host(name, ip, entry["groups"], publish.get(name, [])))
-    return Topology(
-        network=allvars["pmops_lab_network"],
-        subnet=str(subnet),
-        gateway=allvars["pmops_lab_gateway"],
-        user=allvars.get("ansible_user", AUTOMATION_USER_DEFAULT),
-        hosts=hosts,
-    )
-
-
-# --------------------------------------------------------------------------- podman
-
-def podman_env() -> dict:
-    env = dict(os.environ)
-    env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
-    return env
-
-
-def podman(*args: str, check: bool = True):
-    if shutil.which("podman") is None:
-        raise PmopsError("podman is not installed; run `make setup` (it installs podman, runc and debootstrap)")
-    proc = subprocess.run(["podman", *args], env=podman_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if check and proc.returncode != 0:
-        err = (proc.stderr or b"").decode(errors="replace").strip()
-        raise PmopsError(f"podman {' '.join(args[:3])} failed: {err}")
-    return proc
-
-
-def _out(proc) -> str:
-    return (proc.stdout or b"").decode().strip()
-
-
-# --------------------------------------------------------------------------- image
-
-def apt_mirror() -> str:
-    """The Debian mirror this machine uses (its own apt sources), so the lab follows it."""
-    candidates = [Path("/etc/apt/sources.list")] + sorted(Path("/etc/apt/sources.list.d").glob("*"))
-    for path in candidates:
-        try:
-            text = path.read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            line = line.strip()
-            if line.startswith("URIs:") and "debian-security" not in line:
-                uri = line.split(None, 1)[1].split()[0]
-                if uri.rstrip("/").endswith("/debian"):
-                    return uri.rstrip("/")
-            if line.startswith("deb ") and "debian-security" not in line:
-                for word in line.split():
-                    if word.startswith("http") and word.rstrip("/").endswith("/debian"):
-                        return word.rstrip("/")
-    return "http://deb.debian.org/debian"
-
-
-def read_recipe() -> dict:
-    recipe = {}
-    for line in RECIPE.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            recipe[key.strip()] = value.strip()
-    for key in ("suite", "variant", "include"):
-        if key not in recipe:
-            raise PmopsError(f"{RECIPE.relative_to(ROOT)} lacks '{key}='")
-    return recipe
-
-
-def image_tag() -> str:
-    """The image is named after a digest of its recipe (packages, set-up script, mirror)."""
-    digest = hashlib.sha256()
-    digest.update(RECIPE.read_bytes())
-    digest.update(SETUP_SCRIPT.read_bytes())
-    digest.update(apt_mirror().encode())
-    return f"{IMAGE_REPO}:{digest.hexdigest()[:12]}"
-
-
-def image_exists(tag: str) -> bool:
-    return podman("image", "exists", tag, check=False).returncode == 0
-
-
-def remove_build_dir() -> None:
-    """Remove a build tree, first unmounting what an interrupted debootstrap left mounted."""
-    if not BUILD_DIR.exists():
-        return
-    prefix = str(BUILD_DIR.resolve()) + "/"
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mount in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
-        subprocess.run(["umount", "--lazy", mount], check=False)
-    shutil.rmtree(BUILD_DIR)
-
-
-def build_image(tag: str) -> None:
-    if shutil.which("debootstrap") is None:
-        raise PmopsError("debootstrap is not installed; run `make setup`")
-    recipe = read_recipe()
-    mirror = apt_mirror()
-    # Leftovers of an interrupted build are never reused: start clean.
-    if BUILD_DIR.exists():
-        progress("removing the leftovers of an interrupted image build")
-    remove_build_dir()
-    rootfs = BUILD_DIR / "rootfs"
-    rootfs.mkdir(parents=True)
-    progress(f"building the lab image {tag} with debootstrap from {mirror}, then its updates (two or three minutes)")
-    cmd = ["debootstrap", f"--variant={recipe['variant']}", f"--include={recipe['include']}",
-           recipe["suite"], str(rootfs), mirror]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        tail = proc.stdout.decode(errors="replace").strip().splitlines()[-15:]
-        raise PmopsError("debootstrap failed:\n  " + "\n  ".join(tail))
-    shutil.copy(SETUP_SCRIPT, rootfs / "tmp" / "pmops-setup.sh")
-    proc = subprocess.run(["chroot", str(rootfs), "/bin/sh", "/tmp/pmops-setup.sh", mirror, recipe["suite"]],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        raise PmopsError("image set-up in chroot failed: " + proc.stdout.decode(errors="replace"))
-    (rootfs / "tmp" / "pmops-setup.sh").unlink()
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
-    imp = subprocess.run(
-        ["podman", "import", "--change", "CMD=/sbin/init", "--change", "STOPSIGNAL=SIGRTMIN+3",
-         "-", tag],
-        stdin=tar.stdout, env=podman_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    tar.wait()
-    if imp.returncode != 0 or tar.returncode != 0:
-        raise PmopsError("podman import failed: " + imp.stderr.decode(errors="replace"))
-    podman("tag", tag, f"{IMAGE_REPO}:latest")
-    remove_build_dir()
-
-
-def ensure_image() -> tuple[str, bool]:
-    tag = image_tag()
-    if image_exists(tag):
-        # Keep the :latest alias (molecule uses it) on the current recipe.
-        podman("tag", tag, f"{IMAGE_REPO}:latest")
-        return tag, False
-    build_image(tag)
-    return tag, True
-
-
-# --------------------------------------------------------------------------- network
 
 def ensure_network(topo: Topology) -> None:
     proc = podman("network", "inspect", topo.network, check=False)
@@ -287,7 +53,6 @@ def ensure_network(topo: Topology) -> None:
            "--gateway", topo.gateway, topo.network)
 
 
-# --------------------------------------------------------------------------- containers
 
 def container_state(name: str) -> dict | None:
     proc = podman("container", "inspect", name, check=False)
@@ -429,99 +194,6 @@ def wait_for_ssh(host: Host, topo: Topology, timeout: float = 60) -> None:
     raise PmopsError(f"{host.name}: no SSH login as {topo.user}@{host.ip} within {timeout:.0f} s: {err}")
 
 
-def ensure_keypair() -> None:
-    SSH_DIR.mkdir(parents=True, exist_ok=True)
-    os.chmod(SSH_DIR, 0o700)
-    if not KEY_FILE.exists() or not KEY_FILE.with_suffix(".pub").exists():
-        for path in (KEY_FILE, KEY_FILE.with_suffix(".pub")):
-            path.unlink(missing_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pmops-lab-control",
-                        "-f", str(KEY_FILE)], check=True)
-
-
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def ensure_pki(topo: Topology) -> None:
-    """The lab's own small CA and one TLS certificate per host (made once, kept until down)."""
-    PKI_DIR.mkdir(parents=True, exist_ok=True)
-    os.chmod(PKI_DIR, 0o700)
-    ca_key, ca_crt = PKI_DIR / "ca.key", PKI_DIR / "ca.crt"
-    if not ca_key.exists() or not ca_crt.exists():
-        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                 "-keyout", str(ca_key), "-out", str(ca_crt), "-days", "825",
-                 "-subj", "/O=Power Marketing Ops lab/CN=pmops lab CA",
-                 "-addext", "basicConstraints=critical,CA:TRUE",
-                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        for old in PKI_DIR.glob("*.crt"):
-            if old != ca_crt:
-                old.unlink()
-    for host in topo.hosts:
-        key, crt = PKI_DIR / f"{host.name}.key", PKI_DIR / f"{host.name}.crt"
-        if key.exists() and crt.exists():
-            continue
-        csr = PKI_DIR / f"{host.name}.csr"
-        ext = PKI_DIR / f"{host.name}.ext"
-        ext.write_text(f"subjectAltName=DNS:{host.name},IP:{host.ip}\n"
-                       "extendedKeyUsage=serverAuth,clientAuth\n"
-                       "keyUsage=critical,digitalSignature,keyEncipherment\n")
-        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                 "-keyout", str(key), "-out", str(csr), "-subj", f"/O=Power Marketing Ops lab/CN={host.name}")
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
-                 "-CAcreateserial", "-out", str(crt), "-days", "397", "-extfile", str(ext))
-        csr.unlink()
-        ext.unlink()
-    for path in PKI_DIR.iterdir():
-        os.chmod(path, 0o600)
-
-
-def people_key_names(access_file: Path = ACCESS_FILE) -> list[str]:
-    """The sample people's key files the lab's access matrix reads (.lab/people/<name>.pub)."""
-    if not access_file.exists():
-        return []
-    return sorted(set(re.findall(r"\.lab/people/([A-Za-z0-9_.-]+)\.pub", access_file.read_text())))
-
-
-def ensure_people_keys(access_file: Path = ACCESS_FILE) -> None:
-    """One key pair per key file named in the lab's access matrix (made once, kept until down)."""
-    names = people_key_names(access_file)
-    if not names:
-        return
-    PEOPLE_DIR.mkdir(parents=True, exist_ok=True)
-    os.chmod(PEOPLE_DIR, 0o700)
-    for name in names:
-        key = PEOPLE_DIR / name
-        if key.exists() and key.with_suffix(key.suffix + ".pub").exists():
-            continue
-        for path in (key, PEOPLE_DIR / f"{name}.pub"):
-            path.unlink(missing_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@pmops-lab", "-f", str(key)],
-                       check=True)
-
-
-def ensure_secrets(topo: Topology) -> None:
-    """Everything secret the lab needs, made here and never committed: the automation
-    account's key, the CA and host certificates, the sample people's keys."""
-    ensure_keypair()
-    ensure_pki(topo)
-    ensure_people_keys()
-    ensure_passwords()
-
-
-def ensure_passwords() -> None:
-    """A random password per name in LAB_PASSWORDS, kept once made (a converged lab uses it)."""
-    SECRETS_DIR.mkdir(parents=True, exist_ok=True)
-    SECRETS_DIR.chmod(0o700)
-    for name in LAB_PASSWORDS:
-        path = SECRETS_DIR / name
-        if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_urlsafe(24) + "\n")
-            tmp.chmod(0o600)
-            tmp.replace(path)
-
-
 def clear_fact_cache(topo: Topology) -> None:
     # Facts of a host that was re-created must not be served from the cache.
     for host in topo.hosts:
@@ -547,8 +219,6 @@ def cached_facts(host: str) -> dict:
             continue
     return {}
 
-
-# --------------------------------------------------------------------------- commands
 
 def up(topo: Topology | None = None) -> int:
     topo = topo or load_topology()
@@ -660,21 +330,11 @@ def down(topo: Topology | None = None, purge_image: bool = False) -> int:
     for net in nets:
         progress(f"removing network {net}")
         podman("network", "rm", "--force", net)
-    if SSH_DIR.exists():
-        progress(f"removing the lab's SSH keys and known_hosts ({SSH_DIR.relative_to(ROOT)})")
-        shutil.rmtree(SSH_DIR)
-    for secret_dir, what in ((PKI_DIR, "CA and certificates"), (PEOPLE_DIR, "sample people's keys"),
-                             (SECRETS_DIR, "service passwords")):
-        if secret_dir.exists():
-            progress(f"removing the lab's {what} ({secret_dir.relative_to(ROOT)})")
-            shutil.rmtree(secret_dir)
+    remove_secrets()
     remove_build_dir()
     clear_fact_cache(topo)
     if purge_image:
-        for image in _out(podman("images", "--format", "{{.Repository}}:{{.Tag}}",
-                                 "--filter", f"reference={IMAGE_REPO}")).split():
-            podman("rmi", "--force", image, check=False)
-        progress("removed the cached lab image")
+        remove_images()
     progress("lab down")
     return 0
 

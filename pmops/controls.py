@@ -1,6 +1,12 @@
-"""Check-mode results mapped to the control catalogue, joined with the checks of the state
-in force (pmops.checks). The engine behind `pmops comply` (and `pmops audit`, which is
-`pmops comply --check-mode --no-testinfra`).
+"""What pmops knows of the controls: the catalogue (controls/catalogue.yml, with each control's
+testinfra test), the evaluation of each host's task results into one status per control
+(waivers and not-applicable notes honoured, joined with the checks of the state in force,
+pmops.checks), and the join of those statuses with testinfra's outcomes (merge). The engine
+behind `pmops comply` (and `pmops audit`, which is `pmops comply --check-mode
+--no-testinfra`) and behind what `pmops apply` reports it could not put right (failing).
+
+Layer: engine. It runs nothing and knows nothing of Ansible runs (pmops.runner): a command
+hands it the events a run recorded. The live checks are pmops.checks, a library it calls.
 
 The pmops_audit callback writes one JSON line per task result. evaluate() maps them to the
 catalogue: a task enforces the controls named in its tags (or, for a loop item, in the
@@ -21,9 +27,6 @@ Status per host and control:
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
@@ -31,21 +34,39 @@ from typing import Iterable
 import yaml
 
 from pmops import checks
+from pmops.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "controls" / "catalogue.yml"
+STATUSES = ("pass", "fail", "error", "waived", "not_applicable", "not_checked", "unreachable")
+COMPLIANT = ("pass", "waived")
+NOT_COMPLIANT = ("fail", "error", "unreachable")
+
+
+# ------------------------------------------------------------------ the catalogue
+def load_catalogue(path: Path = CATALOGUE) -> dict:
+    return yaml.safe_load(path.read_text())
 
 
 def load_controls(path: Path = CATALOGUE) -> list[dict]:
-    return yaml.safe_load(path.read_text())["controls"]
+    return load_catalogue(path)["controls"]
 
 
-def read_events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def control_tests(controls: list[dict]) -> dict[str, tuple[str, str]]:
+    """{control id: (file::function, param)} from the catalogue's `test` fields."""
+    tests = {}
+    for control in controls:
+        node, _, param = control["test"].partition("[")
+        tests[control["id"]] = (node, param.rstrip("]"))
+    return tests
 
 
+def testinfra_controls(controls: list[dict]) -> list[dict]:
+    """The controls whose testinfra test comply runs: those pmops.checks does not decide alone."""
+    live = checks.controls_checked()
+    return [c for c in controls if c["id"] not in live]
+
+
+# ------------------------------------------------------------------ a host's task results
 def _relevant(event: dict, control: str) -> bool:
     if "control" in event:
         return event["control"] == control
@@ -144,19 +165,58 @@ def _status(cid: str, evs: list[dict], unreachable: bool, waiver: dict | None, n
     return {"status": "pass", "evidence": []}
 
 
-def _inventory_hosts(inventory: str, limit: str | None) -> list[str]:
-    argv = [str(Path(sys.executable).parent / "ansible-inventory"), "-i", inventory, "--list"]
-    if limit:
-        argv += ["--limit", limit]
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return []
-    data = json.loads(proc.stdout)
-    return sorted(data.get("_meta", {}).get("hostvars", {}) or _group_hosts(data, "pmops"))
+def failing(evaluated: dict, hosts: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+    """{host: {control id: evidence}} of the controls that fail on the hosts named, from evaluate()'s report."""
+    return {host: {cid: r["evidence"] for cid, r in data["controls"].items() if r["status"] == "fail"}
+            for host, data in evaluated.items() if host in hosts
+            and any(r["status"] == "fail" for r in data["controls"].values())}
 
 
-def _group_hosts(data: dict, group: str) -> set[str]:
-    hosts = set(data.get(group, {}).get("hosts", []))
-    for child in data.get(group, {}).get("children", []):
-        hosts |= _group_hosts(data, child)
-    return hosts
+# ------------------------------------------------------------------ testinfra's results
+def map_results(records: list[dict], controls: list[dict]) -> dict[str, dict]:
+    """{host: {control id: {outcome, detail, test}}} from the plugin's records.
+
+    A control's test may run once per host or once per host and parameter; the control is
+    failed when any matching run failed, passed when one passed, skipped when all skipped.
+    """
+    wanted = control_tests(controls)
+    by_host: dict[str, dict] = defaultdict(dict)
+    for cid, (node, param) in wanted.items():
+        for host in {r["host"] for r in records}:
+            runs = [r for r in records if r["host"] == host and r["test"] == node and (not param or r["param"] == param)]
+            if not runs:
+                continue
+            failed = [r for r in runs if r["outcome"] == "failed"]
+            passed = [r for r in runs if r["outcome"] == "passed"]
+            chosen = failed[0] if failed else (passed[0] if passed else runs[0])
+            by_host[host][cid] = {"outcome": chosen["outcome"], "detail": chosen.get("detail", ""),
+                                  "test": node.rsplit("/", 1)[-1] + (f"[{param}]" if param else "")}
+    return dict(by_host)
+
+
+def merge(ansible: dict, testinfra: dict | None) -> dict:
+    """One host's control: the check-mode result (evaluate) with its testinfra result.
+
+    testinfra is {"outcome": passed|failed|skipped, "detail": text, "test": node id} or None.
+    """
+    status = ansible["status"]
+    evidence = list(ansible.get("evidence", []))
+    outcome = (testinfra or {}).get("outcome")
+    by_check = {"ansible": status, "testinfra": outcome or "not_run"}
+    if "live" in ansible:  # the check of the state in force (pmops.checks), already in status
+        by_check["live"] = ansible["live"]
+    result = {"status": status, "evidence": evidence, "checks": by_check}
+    if "waiver" in ansible:
+        result["waiver"] = ansible["waiver"]
+    if status in ("unreachable", "waived", "error"):
+        return result
+    if outcome == "failed":
+        result["status"] = "fail"
+        result["evidence"] = evidence + [f"testinfra {testinfra.get('test', '')}: {testinfra.get('detail', '')}".strip()]
+    elif status == "not_checked" and outcome == "passed":
+        result["status"] = "pass"
+        result["evidence"] = ["checked by testinfra only (no task of the control ran on the host)"]
+    elif status == "not_checked" and outcome == "skipped":
+        result["status"] = "not_applicable"
+        result["evidence"] = [testinfra.get("detail") or "the test does not apply to this host"]
+    return result
