@@ -11,7 +11,10 @@
   db-01, and the patch drill upgrades every host.
 
 A plain `pytest tests/drills` runs the phases one after another, in this order. Within a
-module, the file's order is kept. A new drill file must be given a phase here.
+module, the file's order is kept. A new drill file must be given a phase here. One drill
+whose effect reaches past its lane's hosts moves to another phase with
+`@pytest.mark.phase("last")`: stopping backup-01 makes every backup client's check-mode run
+(the audit drills on web-01) fail to read its repository.
 """
 
 from __future__ import annotations
@@ -35,6 +38,18 @@ DRILLS = {
 def pytest_configure(config):
     for phase in PHASES:
         config.addinivalue_line("markers", f"{phase}: drill phase {phase} (tests/drills/conftest.py)")
+    config.addinivalue_line("markers", "phase(name): run this drill in another phase than its file's")
+
+
+def phase_of(item) -> tuple[str, str | None]:
+    """The drill's phase and lane: its file's, or the phase its `phase` mark names (no lane)."""
+    phase, lane = DRILLS[Path(item.fspath).name]
+    moved = item.get_closest_marker("phase")
+    if moved:
+        if moved.args[0] not in PHASES:
+            raise pytest.UsageError(f"{item.nodeid}: phase {moved.args[0]!r} is not one of {', '.join(PHASES)}")
+        return moved.args[0], None
+    return phase, lane
 
 
 # First: pytest-xdist reads the xdist_group marks in its own hook of the same name (on each
@@ -45,8 +60,8 @@ def pytest_collection_modifyitems(config, items):
     if unknown:
         raise pytest.UsageError(f"drill files with no phase in tests/drills/conftest.py: {', '.join(unknown)}")
     for item in items:
-        phase, lane = DRILLS[Path(item.fspath).name]
+        phase, lane = phase_of(item)
         item.add_marker(getattr(pytest.mark, phase))
         if lane:
             item.add_marker(pytest.mark.xdist_group(name=lane))
-    items.sort(key=lambda item: PHASES.index(DRILLS[Path(item.fspath).name][0]))
+    items.sort(key=lambda item: PHASES.index(phase_of(item)[0]))

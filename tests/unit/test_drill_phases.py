@@ -40,3 +40,31 @@ def test_the_lanes_are_marked_before_xdist_reads_them():
     drill goes to any worker and the two halves of one lane run at once (CI saw the two audit
     drills on web-01 at the same time)."""
     assert phases.pytest_collection_modifyitems.pytest_impl.get("tryfirst") is True
+
+
+class _Item:
+    def __init__(self, name, mark=None):
+        self.fspath, self.nodeid, self._mark = f"/x/tests/drills/{name}", name, mark
+
+    def get_closest_marker(self, name):
+        return self._mark if name == "phase" else None
+
+
+def test_a_drill_can_leave_its_lane_for_another_phase():
+    class Mark:
+        args = ("last",)
+    assert phases.phase_of(_Item("test_backup.py")) == ("lanes", "db-01+backup-01+app-01")
+    assert phases.phase_of(_Item("test_backup.py", Mark())) == ("last", None)
+    Mark.args = ("nowhere",)
+    try:
+        phases.phase_of(_Item("test_backup.py", Mark()))
+    except phases.pytest.UsageError as exc:
+        assert "nowhere" in str(exc)
+    else:
+        raise AssertionError("an unknown phase was accepted")
+
+
+def test_the_drill_that_stops_the_repository_host_runs_alone():
+    text = (ROOT / "tests" / "drills" / "test_backup.py").read_text()
+    at = text.index("def test_a_backup_with_the_repository_down")
+    assert '@pytest.mark.phase("last")' in text[at - 200:at]
