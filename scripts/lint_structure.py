@@ -107,6 +107,16 @@ def _tags(task: dict) -> list[str]:
     return [tags] if isinstance(tags, str) else list(tags)
 
 
+def _reason_problems(role: str, rel: Path, shape: dict, key: str, has: bool, lacks: str, why: str) -> list[str]:
+    """A role has the thing (a scenario, switches) or docs/roles.yml says why not; never both."""
+    reason = str(shape.get(key) or "").strip()
+    if has and reason:
+        return [f"{SHAPE_FILE}: {role} has {key}; drop its `{key}:` reason for having none"]
+    if not has and not reason:
+        return [f"{rel}: {lacks} and no reason in {SHAPE_FILE} ({key}: {why})"]
+    return []
+
+
 def shape_problems(role_dir: Path, shape: dict, root: Path) -> list[str]:
     """Switches, tags, specs, the length of tasks/main.yml and how the role is tested."""
     role = role_dir.name
@@ -145,19 +155,10 @@ def shape_problems(role_dir: Path, shape: dict, root: Path) -> list[str]:
     if main.exists() and len(main.read_text().splitlines()) > MAIN_LINES:
         problems.append(f"{rel}/tasks/main.yml: {len(main.read_text().splitlines())} lines, over {MAIN_LINES}: "
                         "move features into their own task files")
-    scenario = (root / "molecule" / role / "molecule.yml").exists()
-    reason = str(shape.get("molecule") or "").strip()
-    if scenario and reason:
-        problems.append(f"{SHAPE_FILE}: {role} has a molecule scenario; drop its reason for having none")
-    elif not scenario and not reason:
-        problems.append(f"{rel}: no molecule scenario (molecule/{role}/) and no reason in {SHAPE_FILE} "
-                        "(molecule: what in the lab covers it)")
-    no_switches = str(shape.get("switches") or "").strip()
-    if switches and no_switches:
-        problems.append(f"{SHAPE_FILE}: {role} has switches; drop its reason for having none")
-    elif not switches and not no_switches:
-        problems.append(f"{rel}: no feature switch {role}_<feature>_enabled and no reason in {SHAPE_FILE} "
-                        "(switches: why the role is one indivisible step)")
+    problems += _reason_problems(role, rel, shape, "molecule", (root / "molecule" / role / "molecule.yml").exists(),
+                                 f"no molecule scenario (molecule/{role}/)", "what in the lab covers it")
+    problems += _reason_problems(role, rel, shape, "switches", bool(switches),
+                                 f"no feature switch {role}_<feature>_enabled", "why the role is one indivisible step")
     return problems
 
 

@@ -194,15 +194,21 @@ def test_up_provisions_only_the_hosts_it_starts_and_reads_the_others_keys(tmp_pa
     assert sorted(provisioned) == sorted(h.name for h in topo.hosts)
 
 
-def test_a_running_host_of_an_older_image_is_replaced_although_it_holds_its_own_port(tmp_path, monkeypatch):
-    """CI found it: the lab of an older image was up, and `pmops lab up` refused web-01's
-    published port, held by the very container it was about to replace."""
-    topo = lab.load_topology()
+def lab_keys(tmp_path, monkeypatch):
+    """An automation key and a known_hosts newer than it: the key did not change."""
     known, key = tmp_path / "known_hosts", tmp_path / "id_ed25519"
     key.with_suffix(".pub").write_text("ssh-ed25519 AAAA test\n")
     known.write_text("old\n")
     monkeypatch.setattr(hosts, "KNOWN_HOSTS", known)
     monkeypatch.setattr(hosts, "KEY_FILE", key)
+    return known
+
+
+def test_a_running_host_of_an_older_image_is_replaced_although_it_holds_its_own_port(tmp_path, monkeypatch):
+    """CI found it: the lab of an older image was up, and `pmops lab up` refused web-01's
+    published port, held by the very container it was about to replace."""
+    topo = lab.load_topology()
+    lab_keys(tmp_path, monkeypatch)
     monkeypatch.setattr(hosts, "ensure_image", lambda: ("new", False))
     monkeypatch.setattr(hosts, "container_state", lambda name: {"running": True, "lost": False, "image": "old",
                                                                "labels": {lab.LABEL: "1"}})
@@ -231,11 +237,7 @@ def test_a_container_whose_processes_are_gone_is_not_running(monkeypatch):
 
 def test_up_re_creates_a_host_whose_processes_are_gone(tmp_path, monkeypatch):
     topo = lab.load_topology()
-    known, key = tmp_path / "known_hosts", tmp_path / "id_ed25519"
-    key.with_suffix(".pub").write_text("ssh-ed25519 AAAA test\n")
-    known.write_text("old\n")
-    monkeypatch.setattr(hosts, "KNOWN_HOSTS", known)
-    monkeypatch.setattr(hosts, "KEY_FILE", key)
+    lab_keys(tmp_path, monkeypatch)
     lost = topo.hosts[0]
     monkeypatch.setattr(hosts, "ensure_image", lambda: ("tag", False))
     monkeypatch.setattr(hosts, "container_state", lambda name: {
