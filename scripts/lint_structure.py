@@ -152,8 +152,9 @@ def shape_problems(role_dir: Path, shape: dict, root: Path) -> list[str]:
             if m and m.group(1) not in switches and m.group(1) not in specs:
                 problems.append(f"{rel}/tasks/{file}: tag {tag} of `{task.get('name', 'unnamed')}` "
                                 f"has no switch {tag}_enabled")
-    if main.exists() and len(main.read_text().splitlines()) > MAIN_LINES:
-        problems.append(f"{rel}/tasks/main.yml: {len(main.read_text().splitlines())} lines, over {MAIN_LINES}: "
+    lines = len(main.read_text().splitlines()) if main.exists() else 0
+    if lines > MAIN_LINES:
+        problems.append(f"{rel}/tasks/main.yml: {lines} lines, over {MAIN_LINES}: "
                         "move features into their own task files")
     problems += _reason_problems(role, rel, shape, "molecule", (root / "molecule" / role / "molecule.yml").exists(),
                                  f"no molecule scenario (molecule/{role}/)", "what in the lab covers it")

@@ -136,6 +136,7 @@ printf '%s ALL=(ALL) NOPASSWD: ALL\n' "$PMOPS_USER" > /etc/sudoers.d/00-pmops-au
 chmod 0440 /etc/sudoers.d/00-pmops-automation
 visudo -cq
 if ! systemctl is-active --quiet ssh; then
+  # Clears a start limit hit while the host booted; a unit that never failed has none to clear.
   systemctl reset-failed ssh 2>/dev/null || true
   systemctl start ssh
 fi
