@@ -154,6 +154,8 @@ def remove_test_images():
 
 
 def test_lab_comes_back_up_from_the_cached_image():
+    # Last on purpose: it leaves a lab made from nothing, which `make test` hands to lab-check
+    # (LAB_FRESH, scripts/test_tiers.py) instead of a second down and up.
     started = time.monotonic()
     proc = pmops("lab", "up")
     assert proc.returncode == 0, proc.stderr

@@ -58,3 +58,25 @@ def test_a_failing_background_tier_fails_the_run(tmp_path, monkeypatch):
 
 def test_an_unknown_tier_is_refused():
     assert tiers.main(["nope"]) == 2
+
+
+def test_lab_check_skips_its_down_and_up_only_right_after_the_lab_tests(monkeypatch):
+    calls = []
+
+    def run(argv, cwd, env):
+        calls.append((argv[-1], env.get("LAB_FRESH")))
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(tiers.subprocess, "run", run)
+    monkeypatch.setattr(tiers, "ROOT", Path(tiers.ROOT))
+    monkeypatch.setattr(tiers.Path, "write_text", lambda *a, **k: None)
+    assert tiers.main(["lab-tests", "lab-check"]) == 0
+    assert tiers.main(["lab-check"]) == 0
+    assert calls == [("lab-tests", None), ("lab-check", "1"), ("lab-check", None)]
+    # the lab tests' last test creates the lab from nothing (the fresh lab lab-check needs)
+    lab_tests = (Path(tiers.ROOT) / "tests" / "lab" / "test_lab_lifecycle.py").read_text()
+    last = lab_tests[lab_tests.rindex("\ndef test_"):]
+    assert last.startswith("\ndef test_lab_comes_back_up_from_the_cached_image")
+    makefile = (Path(tiers.ROOT) / "Makefile").read_text()
+    check = makefile[makefile.index("\nlab-check:"):makefile.index("\nlab-converge:")]
+    assert "ifndef LAB_FRESH" in check and "pmops lab down" in check
