@@ -105,12 +105,20 @@ def check_ports(hosts: list[Host]) -> None:
                     "in inventory/lab/group_vars/all/lab.yml")
 
 
+def mac_address(ip: str) -> str:
+    """A fixed, locally administered MAC address made from the host's IPv4 address. Podman
+    gives a container a new random one at each start, and its neighbours' ARP caches then
+    point at the old one for a while: a restarted backup-01 was unreachable from db-01 (a
+    real server keeps its network card's address across a reboot)."""
+    return ":".join(["02", "50", *(f"{int(octet):02x}" for octet in ip.split("."))])
+
+
 def create_container(host: Host, topo: Topology, tag: str) -> None:
     check_ports([host])
     args = [
         "run", "--detach", "--name", host.container, "--hostname", host.name,
         "--label", f"{LABEL}=1", "--label", f"pmops.lab.host={host.name}",
-        "--network", topo.network, "--ip", host.ip,
+        "--network", topo.network, "--ip", host.ip, "--mac-address", mac_address(host.ip),
         "--systemd=always", "--no-hosts",
         # nftables (the firewall role) needs it; rules stay in the host's own namespace.
         "--cap-add", "NET_ADMIN", "--cap-add", "AUDIT_WRITE",

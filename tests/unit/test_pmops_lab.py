@@ -95,6 +95,18 @@ def test_port_taken_stops_container_creation_with_a_clear_error(monkeypatch):
         lab.create_container(host, lab.load_topology(), "img")
 
 
+def test_a_host_keeps_one_mac_address_made_from_its_ip(monkeypatch):
+    """Podman gives a container a new random MAC at each start, and its neighbours' ARP caches
+    then point at the old one: the lab fixes it, as a server's network card does."""
+    assert hosts.mac_address("10.89.30.41") == "02:50:0a:59:1e:29"
+    calls = []
+    monkeypatch.setattr(hosts, "podman", lambda *args, **kw: calls.append(args))
+    lab.create_container(lab.Host("backup-01", "10.89.30.41"), lab.load_topology(), "img")
+    args = list(calls[0])
+    assert args[args.index("--ip") + 1] == "10.89.30.41"
+    assert args[args.index("--mac-address") + 1] == "02:50:0a:59:1e:29"
+
+
 def test_missing_podman_is_a_clear_error(monkeypatch, capsys):
     real_which = shutil.which
     monkeypatch.setattr(shutil, "which", lambda name: None if name == "podman" else real_which(name))
