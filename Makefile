@@ -43,7 +43,7 @@ unit: setup ## unit tests of pmops, filters and modules
 	pytest tests/unit
 
 syntax: setup ## syntax check of every playbook
-	for pb in playbooks/*.yml; do ansible-playbook -i $(INVENTORY) --syntax-check "$$pb" >/dev/null; echo "syntax ok: $$pb"; done
+	ansible-playbook -i $(INVENTORY) --syntax-check playbooks/*.yml | sed -n 's/^playbook: /syntax ok: /p'
 
 lab-secrets: setup ## make the lab's keys and certificates under .lab/ (no containers)
 	pmops lab secrets

@@ -14,6 +14,7 @@ import json
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -190,21 +191,27 @@ def test_the_drift_corpus_is_caught_by_the_right_controls_and_healed(reports, tm
     dealt with that, the next run finds the lab compliant: no false alarm."""
     corpus = CORPUS + NAMED
     assert len(corpus) >= 30 and len({(h, c) for h, c, *_ in corpus}) == len(corpus)
-    for host, control, _who, what, command, _probe in corpus:
-        made = as_root(host, command)
-        assert made.returncode == 0, f"{host} {control} ({what}): {made.stderr}"
+    # the hosts side by side, each host's drifts in the corpus's order
+    made = drillkit.as_root_each([(host, command) for host, _c, _w, _what, command, _p in corpus])
+    for (host, control, _who, what, *_), proc in zip(corpus, made):
+        assert proc.returncode == 0, f"{host} {control} ({what}): {proc.stderr}"
     hosts = sorted({h for h, *_ in corpus})
-    before = {host: as_root(host, STATE).stdout for host in hosts}
+
+    def fingerprints() -> dict[str, str]:
+        return {host: proc.stdout for host, proc in zip(hosts, drillkit.as_root_each([(h, STATE) for h in hosts]))}
+
+    before = fingerprints()
     code, report, out = comply(reports)
     assert code == 1, out
     caught = failing(report)
-    assert {host: as_root(host, STATE).stdout for host in hosts} == before, "the compliance run changed a host"
+    assert fingerprints() == before, "the compliance run changed a host"
     wanted = {(h, c) for h, c, *_ in corpus}
     evidence = {(h, c): " ".join(report["hosts"][h]["controls"][c]["evidence"]) for h, c in caught}
     # apply puts it right, names what it cannot, and the run log says what it changed
     state = tmp_path / "state"
     applied = pmops("apply", "-i", "inventory/lab", state=state)
-    healed = {(h, c) for h, c, *_, probe in CORPUS if as_root(h, probe).returncode == 0}
+    probes = drillkit.as_root_each([(h, probe) for h, _c, *_, probe in CORPUS])
+    healed = {(h, c) for (h, c, *_), proc in zip(CORPUS, probes) if proc.returncode == 0}
     named = {(h, c) for h, c, *_ in NAMED if f"{h}  {c}  " in applied.stderr}
     for host, _control, *_, undo in NAMED:
         assert as_root(host, undo).returncode == 0
@@ -283,15 +290,19 @@ def test_a_plan_lists_exactly_what_a_changed_variable_changes(tmp_path):
     # An unchanged tree plans no change (one host shows the Markdown). The changed plan covers
     # web-01, whose group the variable is set for, and monitor-01, which must stay unchanged:
     # a check-mode run of every host would add three minutes and prove nothing more, since a
-    # plan is site.yml in check mode per host (the lab-check tier runs that on all six).
-    proc = pmops("plan", "-i", "inventory/lab", "--limit", "monitor-01", "--out", str(tmp_path / "same"))
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "**No changes.**" in (tmp_path / "same" / "plan.md").read_text()
+    # plan is site.yml in check mode per host (the lab-check tier runs that on all six). The
+    # two plans share no host and change nothing, so they run side by side.
     inventory = tmp_path / "inventory"
     shutil.copytree(ROOT / "inventory" / "lab", inventory)
     (inventory / "group_vars" / "web" / "zz-plan-drill.yml").write_text("ssh_max_auth_tries: 4\n")
-    proc = pmops("plan", "-i", str(inventory), "--limit", "web-01,monitor-01", "--out", str(tmp_path / "changed"),
-                 "--detailed-exitcode")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        same = pool.submit(pmops, "plan", "-i", "inventory/lab", "--limit", "app-02", "--out", str(tmp_path / "same"))
+        changed = pool.submit(pmops, "plan", "-i", str(inventory), "--limit", "web-01,monitor-01",
+                              "--out", str(tmp_path / "changed"), "--detailed-exitcode")
+        proc = same.result()
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert "**No changes.**" in (tmp_path / "same" / "plan.md").read_text()
+        proc = changed.result()
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     plan = json.loads((tmp_path / "changed" / "plan.json").read_text())
     assert set(plan["changes"]) == {"web-01"}

@@ -53,7 +53,7 @@ class _Item:
 def test_a_drill_can_leave_its_lane_for_another_phase():
     class Mark:
         args = ("last",)
-    assert phases.phase_of(_Item("test_backup.py")) == ("lanes", "db-01+backup-01+app-01")
+    assert phases.phase_of(_Item("test_backup.py")) == ("lanes", "db-01+backup-01+app-01+monitor-01")
     assert phases.phase_of(_Item("test_backup.py", Mark())) == ("last", None)
     Mark.args = ("nowhere",)
     try:
