@@ -14,7 +14,6 @@ import json
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -290,19 +289,17 @@ def test_a_plan_lists_exactly_what_a_changed_variable_changes(tmp_path):
     # An unchanged tree plans no change (one host shows the Markdown). The changed plan covers
     # web-01, whose group the variable is set for, and monitor-01, which must stay unchanged:
     # a check-mode run of every host would add three minutes and prove nothing more, since a
-    # plan is site.yml in check mode per host (the lab-check tier runs that on all six). The
-    # two plans share no host and change nothing, so they run side by side.
+    # plan is site.yml in check mode per host (the lab-check tier runs that on all six). Run
+    # side by side, the two plans took as long as one after the other (120 s against 117 s):
+    # the controller's CPU is what they wait for.
+    proc = pmops("plan", "-i", "inventory/lab", "--limit", "monitor-01", "--out", str(tmp_path / "same"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "**No changes.**" in (tmp_path / "same" / "plan.md").read_text()
     inventory = tmp_path / "inventory"
     shutil.copytree(ROOT / "inventory" / "lab", inventory)
     (inventory / "group_vars" / "web" / "zz-plan-drill.yml").write_text("ssh_max_auth_tries: 4\n")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        same = pool.submit(pmops, "plan", "-i", "inventory/lab", "--limit", "app-02", "--out", str(tmp_path / "same"))
-        changed = pool.submit(pmops, "plan", "-i", str(inventory), "--limit", "web-01,monitor-01",
-                              "--out", str(tmp_path / "changed"), "--detailed-exitcode")
-        proc = same.result()
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-        assert "**No changes.**" in (tmp_path / "same" / "plan.md").read_text()
-        proc = changed.result()
+    proc = pmops("plan", "-i", str(inventory), "--limit", "web-01,monitor-01", "--out", str(tmp_path / "changed"),
+                 "--detailed-exitcode")
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     plan = json.loads((tmp_path / "changed" / "plan.json").read_text())
     assert set(plan["changes"]) == {"web-01"}

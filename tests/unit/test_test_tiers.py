@@ -17,6 +17,11 @@ def test_the_budgets_add_up_to_forty_minutes_and_name_every_tier_of_make_test():
         assert f"\n{name}:" in makefile, name
 
 
+def test_the_budgets_of_the_tiers_run_in_turn_leave_room_under_forty_minutes():
+    in_turn = sum(budget for name, budget, _ in tiers.TIERS if name not in tiers.BESIDE)
+    assert in_turn == tiers.BUDGET - tiers.ROOM and tiers.ROOM >= 3 * 60
+
+
 def test_the_table_flags_a_tier_over_budget_and_a_failed_one():
     text = tiers.table([{"tier": "fast", "seconds": 100, "budget": 240, "covers": "lint", "rc": 0},
                         {"tier": "lab-drills", "seconds": 800, "budget": 720, "covers": "drills", "rc": 0},
@@ -48,6 +53,7 @@ def test_a_failing_background_tier_fails_the_run(tmp_path, monkeypatch):
     monkeypatch.setattr(tiers, "LOGS", tmp_path)
     job = tiers.Background.__new__(tiers.Background)
     job.tier, job.budget, job.covers, job.log, job.seconds = "molecule", 540, "m", tmp_path / "m.log", None
+    job.watcher = None
     job.log.write_text("boom\n")
     job.started = 0.0
     import subprocess
@@ -80,3 +86,14 @@ def test_lab_check_skips_its_down_and_up_only_right_after_the_lab_tests(monkeypa
     makefile = (Path(tiers.ROOT) / "Makefile").read_text()
     check = makefile[makefile.index("\nlab-check:"):makefile.index("\nlab-converge:")]
     assert "ifndef LAB_FRESH" in check and "pmops lab down" in check
+
+
+def test_a_background_tier_counts_until_it_ends_not_until_it_is_joined(tmp_path, monkeypatch):
+    monkeypatch.setattr(tiers, "ROOT", tmp_path)
+    monkeypatch.setattr(tiers, "LOGS", tmp_path / "logs")
+    real_popen = tiers.subprocess.Popen
+    monkeypatch.setattr(tiers.subprocess, "Popen", lambda *a, **k: real_popen(["true"]))
+    job = tiers.Background("molecule", 540, "m")
+    tiers.time.sleep(1.0)
+    result = job.wait()
+    assert result["rc"] == 0 and result["seconds"] < 0.8
