@@ -13,7 +13,6 @@ import shlex
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pmops import lab, runlog
@@ -59,25 +58,6 @@ def sudo(host: str, *argv: str, timeout: float = 600) -> subprocess.CompletedPro
 def as_root(host: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """A shell command line as root."""
     return lab.as_root(host, command, timeout=timeout, topo=topology())
-
-
-def as_root_each(commands: list[tuple[str, str]], timeout: float = 120) -> list[subprocess.CompletedProcess]:
-    """Each (host, command line) as root: the hosts side by side, each host's commands in the
-    order given. The results come back in the order of `commands`."""
-    results: list[subprocess.CompletedProcess | None] = [None] * len(commands)
-    by_host: dict[str, list[int]] = {}
-    for index, (host, _) in enumerate(commands):
-        by_host.setdefault(host, []).append(index)
-
-    def one_host(indexes: list[int]) -> None:
-        for index in indexes:
-            host, command = commands[index]
-            results[index] = as_root(host, command, timeout=timeout)
-
-    with ThreadPoolExecutor(max_workers=max(1, len(by_host))) as pool:
-        for done in [pool.submit(one_host, indexes) for indexes in by_host.values()]:
-            done.result()
-    return results  # type: ignore[return-value]
 
 
 def _run(argv: list[str], timeout: float, env: dict | None) -> tuple[subprocess.CompletedProcess, float, str]:

@@ -190,27 +190,21 @@ def test_the_drift_corpus_is_caught_by_the_right_controls_and_healed(reports, tm
     dealt with that, the next run finds the lab compliant: no false alarm."""
     corpus = CORPUS + NAMED
     assert len(corpus) >= 30 and len({(h, c) for h, c, *_ in corpus}) == len(corpus)
-    # the hosts side by side, each host's drifts in the corpus's order
-    made = drillkit.as_root_each([(host, command) for host, _c, _w, _what, command, _p in corpus])
-    for (host, control, _who, what, *_), proc in zip(corpus, made):
-        assert proc.returncode == 0, f"{host} {control} ({what}): {proc.stderr}"
+    for host, control, _who, what, command, _probe in corpus:
+        made = as_root(host, command)
+        assert made.returncode == 0, f"{host} {control} ({what}): {made.stderr}"
     hosts = sorted({h for h, *_ in corpus})
-
-    def fingerprints() -> dict[str, str]:
-        return {host: proc.stdout for host, proc in zip(hosts, drillkit.as_root_each([(h, STATE) for h in hosts]))}
-
-    before = fingerprints()
+    before = {host: as_root(host, STATE).stdout for host in hosts}
     code, report, out = comply(reports)
     assert code == 1, out
     caught = failing(report)
-    assert fingerprints() == before, "the compliance run changed a host"
+    assert {host: as_root(host, STATE).stdout for host in hosts} == before, "the compliance run changed a host"
     wanted = {(h, c) for h, c, *_ in corpus}
     evidence = {(h, c): " ".join(report["hosts"][h]["controls"][c]["evidence"]) for h, c in caught}
     # apply puts it right, names what it cannot, and the run log says what it changed
     state = tmp_path / "state"
     applied = pmops("apply", "-i", "inventory/lab", state=state)
-    probes = drillkit.as_root_each([(h, probe) for h, _c, *_, probe in CORPUS])
-    healed = {(h, c) for (h, c, *_), proc in zip(CORPUS, probes) if proc.returncode == 0}
+    healed = {(h, c) for h, c, *_, probe in CORPUS if as_root(h, probe).returncode == 0}
     named = {(h, c) for h, c, *_ in NAMED if f"{h}  {c}  " in applied.stderr}
     for host, _control, *_, undo in NAMED:
         assert as_root(host, undo).returncode == 0
