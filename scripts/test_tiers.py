@@ -27,9 +27,10 @@ LOGS = ROOT / ".cache" / "test-logs"
 # waited for before JOIN_BEFORE. Molecule uses throw-away containers of its own, so it runs
 # beside the lab tiers that have no timing in them (the drills do: requests under load).
 TIERS = [
-    ("fast", 210, "lint, unit tests, syntax, bad inventories"),
+    ("fast-core", 210, "lints but ansible-lint, unit tests, syntax, bad inventories"),
     ("lab-image", 30, "the lab image (cached by its recipe)"),
     ("molecule", 420, "molecule scenarios, beside the lab tiers below"),
+    ("ansible-lint", 150, "ansible-lint, beside the lab tiers below"),
     ("lab-tests", 180, "pmops lab itself (up twice, leftovers, down)"),
     ("lab-check", 210, "a fresh lab, site.yml in check mode"),
     ("lab-converge", 390, "converge site.yml"),
@@ -37,7 +38,9 @@ TIERS = [
     ("lab-verify", 90, "testinfra on six hosts"),
     ("lab-drills", 960, "failure drills"),
 ]
-BESIDE = {"molecule"}
+# ansible-lint needs no host and spends 90 s of both cores; beside lab-tests, which leave
+# about 40 % of the cores idle (debootstrap is one process; containers boot), it costs little.
+BESIDE = {"molecule", "ansible-lint"}
 # lab-tests end with `pmops lab up` from nothing (tests/lab: the last test), which is the
 # fresh lab lab-check needs; run right after them, lab-check skips its own down and up.
 LEAVES_FRESH = {"lab-tests"}

@@ -23,10 +23,10 @@ def fresh_ssh(command: str) -> subprocess.CompletedProcess:
     return drillkit.as_root(HOST, command, timeout=60)
 
 
-def audit(tmp_path: Path, inventory: str = "inventory/lab") -> tuple[int, dict, str]:
+def audit(tmp_path: Path, inventory: str = "inventory/lab", command: tuple[str, ...] = ("audit",)) -> tuple[int, dict, str]:
     out = tmp_path / "audit.json"
     out.unlink(missing_ok=True)
-    proc, _, text = pmops("audit", "-i", inventory, "--limit", HOST, "--json", str(out),
+    proc, _, text = pmops(*command, "-i", inventory, "--limit", HOST, "--json", str(out),
                           "--reports", str(tmp_path / "reports"), timeout=600)
     report = json.loads(out.read_text())["hosts"][HOST] if out.exists() else {}
     return proc.returncode, report, text
@@ -58,7 +58,9 @@ def test_three_deviations_are_reported_exactly_and_nothing_changes(tmp_path):
         assert "permitrootlogin: effective yes, wanted no" in " ".join(report["controls"]["SSH-01"]["evidence"])
     finally:
         converge()
-    code, report, out = audit(tmp_path)
+    # Healed: the state in force passes every control again (`pmops comply`, 14 s). A whole
+    # audit of this converged host finding nothing is the waiver drill's below (57 s each).
+    code, report, out = audit(tmp_path, command=("comply", "--no-testinfra"))
     assert code == 0 and failing(report) == set(), out
 
 

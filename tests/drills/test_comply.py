@@ -280,15 +280,18 @@ def test_a_stopped_host_is_unreachable_never_compliant(reports):
 
 
 def test_a_plan_lists_exactly_what_a_changed_variable_changes(tmp_path):
-    # An unchanged tree plans no change (one host shows the Markdown). The changed plan covers
-    # web-01, whose group the variable is set for, and monitor-01, which must stay unchanged:
-    # a check-mode run of every host would add three minutes and prove nothing more, since a
-    # plan is site.yml in check mode per host (the lab-check tier runs that on all six). Run
-    # side by side, the two plans took as long as one after the other (120 s against 117 s):
-    # the controller's CPU is what they wait for.
-    proc = pmops("plan", "-i", "inventory/lab", "--limit", "monitor-01", "--out", str(tmp_path / "same"))
+    # The changed plan covers web-01, whose group the variable is set for, and monitor-01,
+    # which must stay unchanged: the whole of site.yml in check mode on an unchanged host
+    # plans no change. A check-mode run of every host would add three minutes and prove
+    # nothing more, since a plan is site.yml in check mode per host (the lab-check tier runs
+    # that on all six). How an unchanged tree reads ("No changes", exit 0) is shown on one
+    # role of one host: a second whole plan of monitor-01 cost 50 s and proved no more. Run
+    # side by side, two plans took as long as one after the other (120 s against 117 s): the
+    # controller's CPU is what they wait for.
+    proc = pmops("plan", "-i", "inventory/lab", "--limit", "monitor-01", "--tags", "ssh", "--out", str(tmp_path / "same"),
+                 "--detailed-exitcode")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "**No changes.**" in (tmp_path / "same" / "plan.md").read_text()
+    assert "**No changes.** All 1 hosts were reached" in (tmp_path / "same" / "plan.md").read_text()
     inventory = tmp_path / "inventory"
     shutil.copytree(ROOT / "inventory" / "lab", inventory)
     (inventory / "group_vars" / "web" / "zz-plan-drill.yml").write_text("ssh_max_auth_tries: 4\n")
@@ -297,6 +300,7 @@ def test_a_plan_lists_exactly_what_a_changed_variable_changes(tmp_path):
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     plan = json.loads((tmp_path / "changed" / "plan.json").read_text())
     assert set(plan["changes"]) == {"web-01"}
+    assert plan["hosts"] == ["monitor-01", "web-01"] and not plan["failed"] and not plan["unreachable"]
     tasks = [c["task"] for c in plan["changes"]["web-01"]]
     assert tasks and all(t.startswith("ssh : ") for t in tasks), tasks
     assert "MaxAuthTries 4" in (tmp_path / "changed" / "plan.md").read_text()

@@ -40,13 +40,28 @@ def test_a_tier_run_beside_counts_once_in_the_wall_clock():
     assert last.split()[:4] == ["wall", "clock", "11:40", "40:00"] and "beside the lab tiers" in last
 
 
-def test_molecule_runs_beside_only_tiers_without_timing_and_is_joined_before_the_drills():
+def test_molecule_and_ansible_lint_run_beside_only_tiers_without_timing_and_are_joined_before_the_drills():
     names = [name for name, _, _ in tiers.TIERS]
-    assert tiers.BESIDE == {"molecule"}
+    assert tiers.BESIDE == {"molecule", "ansible-lint"}
     # the lab image is built before anything that uses it can run beside another tier
     assert names.index("lab-image") < names.index("molecule") < names.index(tiers.JOIN_BEFORE)
-    between = names[names.index("molecule") + 1:names.index(tiers.JOIN_BEFORE)]
-    assert between and all(name.startswith("lab-") for name in between)
+    for beside in tiers.BESIDE:
+        between = names[names.index(beside) + 1:names.index(tiers.JOIN_BEFORE)]
+        assert between and all(name.startswith("lab-") or name in tiers.BESIDE for name in between)
+
+
+def test_make_test_runs_every_check_of_make_fast():
+    makefile = (Path(tiers.ROOT) / "Makefile").read_text()
+
+    def prerequisites(target):
+        line = next(line for line in makefile.splitlines() if line.startswith(f"{target}:"))
+        return line.split(":", 1)[1].split("##")[0].split()
+
+    names = {name for name, _, _ in tiers.TIERS}
+    assert "fast" not in names and {"fast-core", "ansible-lint"} <= names
+    assert set(prerequisites("fast")) == {"lint", "unit", "syntax", "inventory-tests"}
+    assert set(prerequisites("lint")) == {"lint-project", "ansible-lint"}
+    assert set(prerequisites("fast-core")) == {"lint-project", "unit", "syntax", "inventory-tests"}
 
 
 def test_a_failing_background_tier_fails_the_run(tmp_path, monkeypatch):
