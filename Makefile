@@ -18,7 +18,7 @@ ifeq ($(MITOGEN),0)
 export ANSIBLE_STRATEGY := linear
 endif
 
-.PHONY: help setup lock lint unit syntax lab-secrets inventory-tests fast wheelhouse molecule lab-up lab-down lab-status \
+.PHONY: help setup lock lint lint-project ansible-lint unit syntax lab-secrets inventory-tests fast fast-core wheelhouse molecule lab-up lab-down lab-status \
         artifacts lab-image lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-comply bench-strategy bench-lynis bench-hardening clean
 
 help: ## list the targets

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = r"""
 import importlib.util, os
-from ansible.plugins.loader import init_plugin_loader, filter_loader, test_loader
+from ansible.plugins.loader import init_plugin_loader, filter_loader
 init_plugin_loader()
 spec = importlib.util.spec_from_file_location("shim", "strategy_plugins/mitogen_linear.py")
 shim = importlib.util.module_from_spec(spec)
