@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/.cache/tools/bin:$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_FORCE_COLOR ?= $(if $(CI),0,1)
 export PY_COLORS ?= $(if $(CI),0,1)
@@ -42,6 +42,7 @@ lint-project: setup ## every lint but ansible-lint: yamllint, role READMEs again
 	python scripts/controls_doc.py --check
 	python scripts/lint_controls.py
 	python scripts/lint_structure.py
+	python scripts/lint_rules.py
 
 unit: setup ## unit tests of pmops, filters and modules
 	pytest tests/unit

@@ -171,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--ca", default=".lab/pki/ca.crt", help="CA that signed its certificate (default: the lab's)")
     load.add_argument("--seconds", type=float, default=30, help="how long (default 30)")
     load.add_argument("--workers", type=int, default=2, help="parallel customers (default 2)")
+    status = commands.add_parser(
+        "status", help="the system at a glance: targets, firing alerts, today's business, backups, compliance",
+        description="Ask Prometheus which targets answer and which alerts fire, read today's business figures "
+                    "(meter readings, rejections, coverage, bills, database errors) and the age of every host's last "
+                    "backup and restore drill, and show the last compliance score: one terminal screen, or a "
+                    "self-contained HTML page. Exit status 1 when a target is down or a page fires. Prometheus: "
+                    "the lab's, or PMOPS_PROMETHEUS_URL, PMOPS_PROMETHEUS_CA, PMOPS_PROMETHEUS_PASSWORD_FILE.")
+    status.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+    status.add_argument("--html", metavar="FILE", help="also write the page to FILE")
+    status.add_argument("--json", dest="as_json", action="store_true", help="the figures as JSON")
     return parser
 
 
@@ -210,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "history":
             from pmops import change
             return change.run_history(args.last, args.verbose, args.as_json, args.verify)
+        if args.command == "status":
+            from pmops import status
+            return status.run(args.inventory, args.html, args.as_json)
         if args.command == "load":
             from pmops import load
             return load.run(args.url, args.seconds, args.ca, args.workers)

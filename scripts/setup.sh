@@ -2,7 +2,11 @@
 # `make setup`: install what the control node needs, idempotently and fast on a re-run.
 #  1. Debian packages listed in scripts/debian-packages.txt (apt only when one is missing);
 #  2. a virtualenv in .venv from the locked requirements.txt, re-made only when
-#     requirements.txt, pyproject.toml or the Python version change.
+#     requirements.txt, pyproject.toml or the Python version change;
+#  3. promtool and amtool in .cache/tools/bin, taken out of Debian's prometheus and
+#     prometheus-alertmanager packages (installing those would start both daemons on the
+#     control node): the unit tier checks the rules and routes with the very versions the
+#     monitor tier runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,4 +41,16 @@ if [[ -L .venv || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2> >(grep -v "^WARNING: Location" >&2)
   echo "$want" > "$stamp"
 fi
+tools=.cache/tools
+want=$(apt-cache policy prometheus prometheus-alertmanager | sed -n 's/^  Candidate: //p' | tr '\n' ' ')
+if [[ ! -x $tools/bin/promtool || ! -x $tools/bin/amtool || $(cat "$tools/.stamp" 2>/dev/null) != "$want" ]]; then
+  echo "setup: taking promtool and amtool out of Debian's packages ($want)"
+  rm -rf "$tools" && mkdir -p "$tools/debs" "$tools/bin"
+  (cd "$tools/debs" && apt-get download -q prometheus prometheus-alertmanager 2> >(grep -v "unsandboxed" >&2) >/dev/null)
+  for deb in "$tools"/debs/*.deb; do dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tools/bin" --strip-components=3 ./usr/bin/promtool ./usr/bin/amtool 2>/dev/null || true; done
+  rm -rf "$tools/debs"
+  [[ -x $tools/bin/promtool && -x $tools/bin/amtool ]] || { echo "setup: promtool or amtool missing after extraction" >&2; exit 1; }
+  echo "$want" > "$tools/.stamp"
+fi
+
 echo "setup: ok ($(.venv/bin/ansible --version | sed -n 1p), pmops $(.venv/bin/pmops --version | cut -d' ' -f2))"

@@ -25,7 +25,7 @@ PKI_DIR = STATE_DIR / "pki"
 PEOPLE_DIR = STATE_DIR / "people"
 SECRETS_DIR = STATE_DIR / "secrets"
 # Passwords the lab's services need, one random token per file (production: ansible-vault).
-LAB_PASSWORDS = ("portal_db_password", "backup_password")
+LAB_PASSWORDS = ("portal_db_password", "backup_password", "prometheus_password")
 ACCESS_FILE = INVENTORY / "group_vars" / "all" / "access.yml"
 
 

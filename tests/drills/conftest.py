@@ -5,9 +5,9 @@
   drill's leftover would turn into a false failure.
 - lanes: two lanes side by side (pytest-xdist, `--dist loadgroup`), each a set of hosts no
   drill of the other lane touches, changes, stops or loads:
-  web-01 (the audit, the firewall's refusal and a restart) and
+  web-01 (the audit, the firewall's refusal and a restart, the host stopped for its alerts) and
   db-01, backup-01, app-01, monitor-01 (backups and restores, a person's access, sshd
-  lockouts). The lanes take about as long as each other: move a drill file between them
+  lockouts, the portal stopped and a backup made stale for their alerts). The lanes take about as long as each other: move a drill file between them
   (and its HOST) when `--durations` says one lane waits for the other.
 - last: the application drills, alone: their load goes through web-01, both app hosts and
   db-01, and the patch drill upgrades every host.
@@ -29,11 +29,14 @@ PHASES = ("fleet", "lanes", "last")
 DRILLS = {
     "test_comply.py": ("fleet", None),
     "test_firewall_drills.py": ("lanes", "web-01"),
+    "test_alerts_web.py": ("lanes", "web-01"),
     "test_audit_only.py": ("lanes", "web-01"),
     "test_backup.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_access_drills.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_ssh_lockout.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
+    "test_alerts.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_app_tier.py": ("last", None),
+    "test_slo_burn.py": ("last", None),
 }
 
 

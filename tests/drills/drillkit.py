@@ -89,3 +89,86 @@ def converge(*args: str, limit: str | None = None, tags: str | None = None, extr
 def run_log(state: Path | None = None) -> list[dict]:
     """The records of the run log pmops writes (`pmops history --json`)."""
     return runlog.read(runlog.path(state or state_dir()))
+
+
+# ------------------------------------------------------------------ monitoring
+MONITOR = "monitor-01"
+RECEIVER_LOG = "/var/lib/pmops-alerts/alerts.jsonl"
+
+
+def prometheus():
+    """The lab's Prometheus, from the control node (the firewall admits it to 9090)."""
+    from pmops.monitoring import Prometheus
+    password = (ROOT / ".lab" / "secrets" / "prometheus_password").read_text().strip()
+    return Prometheus(f"https://{address(MONITOR)}:9090", ca=CA, user="pmops", password=password)
+
+
+def notifications() -> list[dict]:
+    """Every notification the lab's receiver on monitor-01 has written, one record per alert."""
+    from pmops.monitoring import notifications as parse
+    proc = sudo(MONITOR, "cat", RECEIVER_LOG)
+    return parse(proc.stdout) if proc.returncode == 0 else []
+
+
+def wait_for_notification(since: float, status: str, timeout: float, **labels: str) -> float | None:
+    """Seconds from since to the first notification of that status with those labels, or None."""
+    from pmops.monitoring import matching
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = matching(notifications(), since=since, status=status, **labels)
+        if found:
+            return min(r["received"] for r in found) - since
+        time.sleep(3)
+    return None
+
+
+def silences(host: str) -> list[dict]:
+    """Alertmanager's silences on host=<host>, expired ones too (amtool on monitor-01)."""
+    proc = sudo(MONITOR, "amtool", "silence", "query", "--expired", "-o", "json", f"host={host}",
+                f"--alertmanager.url=https://{MONITOR}:9093", "--http.config.file=/etc/prometheus/amtool-http.yml")
+    expired = json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
+    proc = sudo(MONITOR, "amtool", "silence", "query", "-o", "json", f"host={host}",
+                f"--alertmanager.url=https://{MONITOR}:9093", "--http.config.file=/etc/prometheus/amtool-http.yml")
+    return expired + (json.loads(proc.stdout or "[]") if proc.returncode == 0 else [])
+
+
+def am_time(stamp: str) -> float:
+    """Alertmanager's RFC 3339 time (fractions and Z, or an offset) as epoch seconds, to the second."""
+    from datetime import datetime, timezone
+    head = stamp.replace("Z", "").split("+")[0].split(".")[0]
+    return datetime.fromisoformat(head).replace(tzinfo=timezone.utc).timestamp()
+
+
+def new_alerts_since(since: float, ignore: tuple[str, ...] = ("Watchdog",)) -> list[tuple[str, str]]:
+    """(alertname, host) of every alert that started firing at or after since and reached the receiver."""
+    return sorted({(r["labels"].get("alertname"), r["labels"].get("host", "")) for r in notifications()
+                   if r["status"] == "firing" and r["labels"].get("alertname") not in ignore
+                   and am_time(r["startsAt"]) >= since - 1})
+
+
+LATENCIES = ROOT / ".cache" / "alert-latencies.json"
+
+
+def record_latency(drill: str, **figures: float) -> None:
+    """Keep an alert drill's measured latencies (.cache/alert-latencies.json)."""
+    data = json.loads(LATENCIES.read_text()) if LATENCIES.exists() else {}
+    data[drill] = {k: round(v, 1) for k, v in figures.items()}
+    LATENCIES.parent.mkdir(exist_ok=True)
+    LATENCIES.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def firing(prom, **labels: str) -> list[dict]:
+    """Alerts Prometheus has firing now whose labels include labels."""
+    return [a for a in prom.alerts() if a["state"] == "firing"
+            and all(a["labels"].get(k) == v for k, v in labels.items())]
+
+
+def wait_until(condition, timeout: float, step: float = 3.0):
+    """condition()'s first true value within timeout seconds, or None."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    return None

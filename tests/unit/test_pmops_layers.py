@@ -15,9 +15,11 @@ PMOPS = ROOT / "pmops"
 # Lowest first. A module of pmops.lab is a command like the package itself.
 LAYERS = {
     "base": {"pmops", "pmops.paths"},
-    "libraries": {"pmops.checks", "pmops.topology", "pmops.plan", "pmops.runlog", "pmops.load", "pmops.pytest_results"},
+    "libraries": {"pmops.checks", "pmops.topology", "pmops.plan", "pmops.runlog", "pmops.load", "pmops.pytest_results",
+                  "pmops.monitoring"},
     "engines": {"pmops.runner", "pmops.controls", "pmops.report"},
-    "commands": {"pmops.cli", "pmops.__main__", "pmops.comply", "pmops.change", "pmops.operations", "pmops.lab"},
+    "commands": {"pmops.cli", "pmops.__main__", "pmops.comply", "pmops.change", "pmops.operations", "pmops.lab",
+                 "pmops.status"},
 }
 RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
 # The two engines meet only in a command: a playbook's events are handed to the controls.

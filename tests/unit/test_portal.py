@@ -130,3 +130,70 @@ def test_a_database_that_is_down_still_fails_the_call(fake_pg):
     fake_pg.up = False
     with pytest.raises(fake_pg.OperationalError):
         pool.run(lambda cur: None, retries=1)
+
+
+# ---------------------------------------------------------------- /metrics
+class FakePool:
+    """Stands in for the database: answers the health check, fails everything else."""
+
+    def run(self, fn, retries=1):
+        raise RuntimeError("connection refused")
+
+
+@pytest.fixture
+def portal():
+    import http.client
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from portal import web
+
+    metrics = web.Metrics()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), web.make_handler({"version": "9.9.9", "schema": 2}, FakePool(), metrics))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def call(method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read().decode()
+        conn.close()
+        return resp.status, data
+
+    yield call
+    server.shutdown()
+
+
+def test_metrics_have_bounded_labels_and_a_duration_histogram(portal):
+    for path in ("/version", "/accounts/7/bill?period=2026-10", "/no/such/thing", "/no/other/thing"):
+        portal("GET", path)
+    assert portal("POST", "/accounts/7/readings", '{"period": "October", "kwh": 1}')[0] == 400
+    assert portal("POST", "/accounts/7/readings", '{"period": "2026-10", "kwh": -3}')[0] == 400
+    assert portal("POST", "/version")[0] == 405
+    status, text = portal("GET", "/metrics")
+    assert status == 200
+    lines = text.splitlines()
+    assert 'portal_http_requests_total{code="200",handler="version"} 1' in lines
+    assert 'portal_http_requests_total{code="503",handler="bill"} 1' in lines
+    assert 'portal_http_requests_total{code="404",handler="other"} 2' in lines  # any unknown path: one label
+    assert 'portal_http_requests_total{code="405",handler="version"} 1' in lines
+    assert 'portal_meter_readings_rejected_total{reason="period"} 1' in lines
+    assert 'portal_meter_readings_rejected_total{reason="kwh"} 1' in lines
+    assert "portal_db_errors_total 1" in lines
+    assert 'portal_http_request_duration_seconds_bucket{handler="version",le="+Inf"} 2' in lines
+    assert 'portal_http_request_duration_seconds_count{handler="other"} 2' in lines
+    handlers = {m for m in __import__("re").findall(r'handler="([^"]+)"', text)}
+    assert handlers <= {"healthz", "version", "metrics", "stats", "accounts", "readings", "bill", "other"}
+
+
+def test_metrics_pass_promtool_check_metrics(portal):
+    import shutil
+    import subprocess
+    portal("GET", "/version")
+    portal("GET", "/accounts/1/bill?period=2026-10")
+    _, text = portal("GET", "/metrics")
+    tools = Path(__file__).resolve().parents[2] / ".cache" / "tools" / "bin"
+    promtool = shutil.which("promtool", path=str(tools)) or shutil.which("promtool")
+    assert promtool, "promtool not found: run `make setup`"
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import threading
+import time
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,13 +18,41 @@ PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 
 
 class Metrics:
+    """Prometheus text format, by hand (the runtime is Debian's Python alone). Labels are bounded:
+    `handler` is the route's name (or "other" for a path no route knows), `code` the status,
+    `reason` one of the reasons a reading is refused."""
+
+    BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+    HELP = {
+        "portal_http_requests_total": "HTTP requests by handler and status code.",
+        "portal_meter_readings_total": "Meter readings ingested.",
+        "portal_meter_readings_rejected_total": "Meter readings refused, by reason.",
+        "portal_bills_computed_total": "Bills computed.",
+        "portal_db_errors_total": "Requests that failed on the database.",
+    }
+
     def __init__(self):
         self._lock = threading.Lock()
-        self.counts: dict[tuple[str, str], int] = {}
+        self.counts: dict[tuple[str, tuple], int] = {}
+        self.durations: dict[str, list] = {}  # handler -> [bucket counts..., sum, count]
 
-    def add(self, name: str, label: str = "") -> None:
+    def add(self, name: str, **labels: str) -> None:
+        key = (name, tuple(sorted(labels.items())))
         with self._lock:
-            self.counts[(name, label)] = self.counts.get((name, label), 0) + 1
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def observe(self, handler: str, seconds: float) -> None:
+        with self._lock:
+            row = self.durations.setdefault(handler, [0] * (len(self.BUCKETS) + 2))
+            for i, bound in enumerate(self.BUCKETS):
+                if seconds <= bound:
+                    row[i] += 1
+            row[-2] += seconds
+            row[-1] += 1
+
+    @staticmethod
+    def _labels(pairs) -> str:
+        return "{" + ",".join(f'{k}="{v}"' for k, v in pairs) + "}" if pairs else ""
 
     def render(self, release: dict) -> str:
         lines = [
@@ -31,19 +60,23 @@ class Metrics:
             "# TYPE portal_info gauge",
             f'portal_info{{version="{release["version"]}",schema="{release["schema"]}"}} 1',
         ]
-        helps = {
-            "portal_http_requests_total": "HTTP requests by status code.",
-            "portal_meter_readings_total": "Meter readings ingested.",
-            "portal_bills_computed_total": "Bills computed.",
-            "portal_db_errors_total": "Requests that failed on the database.",
-        }
         with self._lock:
-            counts = dict(self.counts)
-        for name, text in helps.items():
+            counts, durations = dict(self.counts), {h: list(r) for h, r in self.durations.items()}
+        for name, text in self.HELP.items():
             lines += [f"# HELP {name} {text}", f"# TYPE {name} counter"]
-            series = {label: n for (metric, label), n in counts.items() if metric == name} or {"": 0}
-            for label, n in sorted(series.items()):
-                lines.append(f'{name}{{code="{label}"}} {n}' if label else f"{name} {n}")
+            series = {labels: n for (metric, labels), n in counts.items() if metric == name}
+            if not series and name in ("portal_meter_readings_total", "portal_bills_computed_total", "portal_db_errors_total"):
+                series = {(): 0}
+            for labels, n in sorted(series.items()):
+                lines.append(f"{name}{self._labels(labels)} {n}")
+        name = "portal_http_request_duration_seconds"
+        lines += [f"# HELP {name} Time to answer a request, by handler.", f"# TYPE {name} histogram"]
+        for handler, row in sorted(durations.items()):
+            for bound, n in zip(self.BUCKETS, row):
+                lines.append(f'{name}_bucket{{handler="{handler}",le="{bound}"}} {n}')
+            lines.append(f'{name}_bucket{{handler="{handler}",le="+Inf"}} {row[-1]}')
+            lines.append(f'{name}_sum{{handler="{handler}"}} {row[-2]:.6f}')
+            lines.append(f'{name}_count{{handler="{handler}"}} {row[-1]}')
         return "\n".join(lines) + "\n"
 
 
@@ -73,7 +106,8 @@ def make_handler(release: dict, pool: Pool, metrics: Metrics):
             self.send_header("X-Portal-Version", release["version"])
             self.end_headers()
             self.wfile.write(data)
-            metrics.add("portal_http_requests_total", str(int(status)))
+            metrics.add("portal_http_requests_total", handler=self.handler_name, code=str(int(status)))
+            metrics.observe(self.handler_name, time.monotonic() - self.started)
 
         def _json_body(self) -> dict:
             length = int(self.headers.get("Content-Length") or 0)
@@ -88,19 +122,23 @@ def make_handler(release: dict, pool: Pool, metrics: Metrics):
             return body
 
         def _dispatch(self, method: str):
+            self.started = time.monotonic()
+            self.handler_name = "other"
             path, _, query = self.path.partition("?")
-            routes = [
-                ("GET", r"/healthz", self.healthz),
-                ("GET", r"/version", lambda: (HTTPStatus.OK, release)),
-                ("GET", r"/metrics", self.metrics),
-                ("GET", r"/stats", self.stats),
-                ("POST", r"/accounts", self.create_account),
-                ("POST", r"/accounts/(\d+)/readings", self.add_reading),
-                ("GET", r"/accounts/(\d+)/bill", lambda account: self.get_bill(account, query)),
+            routes = [  # (method, path, handler label, function)
+                ("GET", r"/healthz", "healthz", self.healthz),
+                ("GET", r"/version", "version", lambda: (HTTPStatus.OK, release)),
+                ("GET", r"/metrics", "metrics", self.metrics),
+                ("GET", r"/stats", "stats", self.stats),
+                ("POST", r"/accounts", "accounts", self.create_account),
+                ("POST", r"/accounts/(\d+)/readings", "readings", self.add_reading),
+                ("GET", r"/accounts/(\d+)/bill", "bill", lambda account: self.get_bill(account, query)),
             ]
             try:
-                for verb, pattern, fn in routes:
+                for verb, pattern, label, fn in routes:
                     match = re.fullmatch(pattern, path)
+                    if match:
+                        self.handler_name = label
                     if match and verb == method:
                         status, body = fn(*match.groups())
                         break
@@ -172,12 +210,15 @@ def make_handler(release: dict, pool: Pool, metrics: Metrics):
             body = self._json_body()
             period, kwh = body.get("period"), body.get("kwh")
             if not isinstance(period, str) or not PERIOD.match(period):
+                metrics.add("portal_meter_readings_rejected_total", reason="period")
                 raise ClientError(HTTPStatus.BAD_REQUEST, "period must look like 2026-10")
             try:
                 kwh = Decimal(str(kwh))
             except ArithmeticError:
+                metrics.add("portal_meter_readings_rejected_total", reason="kwh")
                 raise ClientError(HTTPStatus.BAD_REQUEST, "kwh must be a number") from None
             if not kwh.is_finite() or kwh < 0 or kwh > 10**8:
+                metrics.add("portal_meter_readings_rejected_total", reason="kwh")
                 raise ClientError(HTTPStatus.BAD_REQUEST, "kwh must be a number from 0 to 100000000")
 
             def insert(cur):
@@ -191,6 +232,7 @@ def make_handler(release: dict, pool: Pool, metrics: Metrics):
 
             reading = pool.run(insert)
             if reading is None:
+                metrics.add("portal_meter_readings_rejected_total", reason="account")
                 raise ClientError(HTTPStatus.NOT_FOUND, f"no account {account}")
             metrics.add("portal_meter_readings_total")
             return HTTPStatus.CREATED, {"id": reading, "account": int(account), "period": period, "kwh": str(kwh)}
