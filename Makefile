@@ -19,7 +19,7 @@ export ANSIBLE_STRATEGY := linear
 endif
 
 .PHONY: help setup lock lint lint-project ansible-lint unit syntax lab-secrets inventory-tests fast fast-core wheelhouse molecule lab-up lab-down lab-status \
-        artifacts lab-image lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-comply bench-strategy bench-lynis bench-hardening clean
+        artifacts lab-image lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-comply bench-strategy bench-monitoring bench-lynis bench-hardening clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -156,6 +156,9 @@ bench-comply: lab-up ## pmops comply on 1, 2, 4 and 6 hosts with the time of eac
 
 bench-strategy: lab-up ## controller CPU of site.yml in check mode, Jinja plugins loaded before the workers fork or not (lab converged)
 	python bench/bench_strategy.py
+
+bench-monitoring: lab-up ## Prometheus' series per host (goal 1,500), its memory and rule evaluation time (lab converged)
+	python bench/bench_monitoring.py
 
 bench: lab-up ## benchmarks (prints tables; see bench/README.md)
 	python bench/bench_lab.py $(BENCH_ARGS)

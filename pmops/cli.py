@@ -181,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
     status.add_argument("--html", metavar="FILE", help="also write the page to FILE")
     status.add_argument("--json", dest="as_json", action="store_true", help="the figures as JSON")
+    watch = commands.add_parser(
+        "watchdog", help="is alerting alive? the Watchdog, Prometheus, Alertmanager and delivery, seen from here",
+        description="The dead man's switch from outside the monitor tier: Prometheus answers, the Watchdog fires, "
+                    "Prometheus has an Alertmanager that answers, and neither failed to deliver in the last 10 "
+                    "minutes. Exit status 1, naming what is broken, otherwise (the control node's "
+                    "pmops-alerting-watch timer runs it and raises its own notice).")
+    watch.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
     return parser
 
 
@@ -223,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             from pmops import status
             return status.run(args.inventory, args.html, args.as_json)
+        if args.command == "watchdog":
+            from pmops import status
+            return status.run_watchdog(args.inventory)
         if args.command == "load":
             from pmops import load
             return load.run(args.url, args.seconds, args.ca, args.workers)

@@ -53,7 +53,10 @@ def connect(inventory: str) -> Prometheus:
     env = os.environ
     if env.get("PMOPS_PROMETHEUS_URL"):
         password_file = env.get("PMOPS_PROMETHEUS_PASSWORD_FILE")
-        password = Path(password_file).read_text().strip() if password_file else ""
+        try:
+            password = Path(password_file).read_text().strip() if password_file else ""
+        except OSError as exc:
+            raise PmopsError(f"pmops: PMOPS_PROMETHEUS_PASSWORD_FILE {password_file}: {exc.strerror}") from None
         return Prometheus(env["PMOPS_PROMETHEUS_URL"], ca=env.get("PMOPS_PROMETHEUS_CA"),
                           user=env.get("PMOPS_PROMETHEUS_USER", "pmops"), password=password)
     if Path(inventory).resolve() != (ROOT / "inventory" / "lab").resolve():
@@ -264,3 +267,53 @@ def run(inventory: str, html_file: str | None = None, as_json: bool = False) -> 
         if html_file:
             print(f"HTML: {html_file}")
     return 0 if verdict(status) in ("OK", "WARN") else 1
+
+
+# ---------------------------------------------------------------- the dead man's switch, from outside
+WATCH = [  # (what, PromQL whose first sample must be above zero, what it means when not)
+    ("the Watchdog fires", 'count(ALERTS{alertname="Watchdog", alertstate="firing"})',
+     "Prometheus evaluates no rules: no alert can fire"),
+    ("Prometheus has an Alertmanager", "max(prometheus_notifications_alertmanagers_discovered)",
+     "Prometheus knows no Alertmanager: alerts go nowhere"),
+    ("Alertmanager answers", 'min(up{job="alertmanager"})',
+     "Alertmanager does not answer: alerts go nowhere"),
+    ("Prometheus delivers its alerts",
+     "(sum(increase(prometheus_notifications_errors_total[5m])) or vector(0)) == bool 0",
+     "Prometheus failed to hand alerts to Alertmanager in the last 5 minutes"),
+    ("Alertmanager delivers its notifications",
+     "(sum(increase(alertmanager_notifications_failed_total[5m])) or vector(0)) == bool 0",
+     "Alertmanager failed to notify a receiver (email, WeChat, webhook) in the last 5 minutes"),
+]
+
+
+def watchdog(prom: Prometheus) -> list[str]:
+    """What is broken in the path from a rule to a person, as the control node sees it; [] when
+    nothing. A Prometheus that does not answer is the first and only finding."""
+    try:
+        prom.query("vector(1)")
+    except MonitoringError as exc:
+        return [f"Prometheus does not answer: {exc}"]
+    problems = []
+    for what, expr, broken in WATCH:
+        try:
+            result = prom.query(expr)
+        except MonitoringError as exc:
+            problems.append(f"{what}: cannot tell ({exc})")
+            continue
+        if not result or float(result[0]["value"][1]) <= 0:
+            problems.append(broken)
+    return problems
+
+
+def run_watchdog(inventory: str) -> int:
+    try:
+        prom = connect(inventory)
+    except PmopsError as exc:  # the watch itself cannot ask: that is a broken path too
+        print(f"pmops watchdog: ALERTING IS BROKEN: {exc}")
+        return 1
+    problems = watchdog(prom)
+    for problem in problems:
+        print(f"pmops watchdog: ALERTING IS BROKEN: {problem} ({prom.url})")
+    if not problems:
+        print(f"pmops watchdog: ok, the Watchdog fires and reaches Alertmanager, which notifies ({prom.url})")
+    return 1 if problems else 0

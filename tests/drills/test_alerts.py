@@ -39,6 +39,10 @@ def test_f_a_clean_converged_lab_fires_only_the_watchdog():
     assert others == []
     down = [(t["labels"]["job"], t["labels"].get("host"), t["lastError"]) for t in prom.targets() if t["health"] != "up"]
     assert down == []
+    # The control node's dead man's switch agrees (within 5 minutes: the converge restarted
+    # Alertmanager, and a delivery that failed then counts for 5 minutes).
+    said = wait_until(lambda: (lambda r: r[2] if r[0].returncode == 0 else None)(dk.pmops("watchdog", timeout=60)), 300, 10)
+    assert said and "pmops watchdog: ok" in said, dk.pmops("watchdog", timeout=60)[2][-2000:]
     # The path to a person works: the Watchdog arrives every minute (its route's repeat).
     since = time.time() - 75
     arrived = dk.wait_for_notification(since, "firing", timeout=75, alertname="Watchdog")
@@ -113,3 +117,19 @@ def test_c_a_stale_backup_reaches_the_receiver():
     assert restore.returncode == 0, restore.stderr
     record("c: backup of app-01 made stale", fired_s=fired or -1)
     assert fired is not None and fired <= 90, f"BackupStale for {APP} arrived after {fired} s"
+
+
+def test_the_control_nodes_watchdog_says_when_alertmanager_is_gone():
+    """The dead man's switch from outside: Alertmanager stopped on monitor-01 is named within a
+    scrape, and the watch is content again once it is back."""
+    proc = dk.sudo(dk.MONITOR, "systemctl", "stop", "prometheus-alertmanager.service")
+    assert proc.returncode == 0, proc.stderr
+    stopped = time.time()
+    try:
+        said = wait_until(lambda: (lambda r: r[2] if r[0].returncode == 1 else None)(dk.pmops("watchdog", timeout=60)), 60)
+        named = time.time() - stopped
+    finally:
+        proc = dk.sudo(dk.MONITOR, "systemctl", "start", "prometheus-alertmanager.service")
+    assert proc.returncode == 0, proc.stderr
+    record("watchdog: Alertmanager stopped", named_s=named)
+    assert said and "ALERTING IS BROKEN: Alertmanager does not answer" in said, said

@@ -65,3 +65,16 @@ def test_control_node_reports_a_failed_run_in_the_journal_and_prunes_old_reports
     report = json.loads(host.file(f"{state}/reports/{sorted(reports)[-1]}/report.json").content_string)
     assert report["summary"]["compliant"] is False
     assert {h["reachable"] for h in report["hosts"].values()} == {False}
+
+
+def test_control_node_says_when_alerting_is_broken(host, node):
+    if not node["control_node_alerting_watch_enabled"]:
+        pytest.skip("the alerting watch is off here")
+    assert host.service("pmops-alerting-watch.timer").is_enabled
+    host.run("journalctl --rotate --vacuum-time=1s >/dev/null 2>&1; systemctl reset-failed pmops-alerting-watch.service")
+    run = host.run("systemctl start pmops-alerting-watch.service")
+    assert run.rc != 0, "a monitor that does not exist cannot answer: the watch must fail"
+    notice = host.run("journalctl -t pmops-alerting-watch -p crit --no-pager -o cat").stdout
+    assert "ALERTING IS BROKEN" in notice
+    said = host.run("journalctl -u pmops-alerting-watch.service --no-pager -o cat").stdout
+    assert "pmops watchdog: ALERTING IS BROKEN" in said, said[-2000:]

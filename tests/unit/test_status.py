@@ -105,3 +105,33 @@ def test_receiver_lines_become_one_record_per_alert():
     assert [r["labels"]["host"] for r in records] == ["app-01", "app-02"]
     assert matching(records, since=99, status="firing", alertname="HostDown") == [records[0]]
     assert matching(records, since=101) == []
+
+
+def test_the_watchdog_finds_nothing_when_the_path_to_a_person_works():
+    ones = {expr: [{"metric": {}, "value": [0, "1"]}] for _, expr, _ in status.WATCH}
+    ones["vector(1)"] = [{"metric": {}, "value": [0, "1"]}]
+    assert status.watchdog(Canned([], [], ones)) == []
+
+
+def test_the_watchdog_names_each_broken_link():
+    answers = {expr: [{"metric": {}, "value": [0, "1"]}] for _, expr, _ in status.WATCH}
+    answers["vector(1)"] = [{"metric": {}, "value": [0, "1"]}]
+    answers['min(up{job="alertmanager"})'] = [{"metric": {}, "value": [0, "0"]}]
+    del answers['count(ALERTS{alertname="Watchdog", alertstate="firing"})']
+    assert status.watchdog(Canned([], [], answers)) == [
+        "Prometheus evaluates no rules: no alert can fire", "Alertmanager does not answer: alerts go nowhere"]
+
+
+def test_a_prometheus_that_does_not_answer_is_said_once():
+    class Dead(Prometheus):
+        def query(self, expr):
+            raise MonitoringError("https://monitor-01:9090/api/v1/query: [Errno 111] Connection refused")
+    assert status.watchdog(Dead("https://monitor-01:9090")) == [
+        "Prometheus does not answer: https://monitor-01:9090/api/v1/query: [Errno 111] Connection refused"]
+
+
+def test_the_watchdog_that_cannot_read_its_password_says_alerting_is_broken(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PMOPS_PROMETHEUS_URL", "https://monitor.invalid:9090")
+    monkeypatch.setenv("PMOPS_PROMETHEUS_PASSWORD_FILE", str(tmp_path / "missing"))
+    assert status.run_watchdog("inventory/production") == 1
+    assert "ALERTING IS BROKEN: pmops: PMOPS_PROMETHEUS_PASSWORD_FILE" in capsys.readouterr().out
