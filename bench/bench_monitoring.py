@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     by_host_job = prom.query('count by (host, job) ({__name__=~".+", job!="blackbox_https"})')
     per_host: dict[str, dict[str, int]] = {}
     for r in by_host_job:
-        per_host.setdefault(r["metric"].get("host", "?"), {})[r["metric"].get("job", "?")] = int(float(r["value"][1]))
+        per_host.setdefault(r["metric"].get("host", "(none: rules, ALERTS)"), {})[r["metric"].get("job", "?")] = int(float(r["value"][1]))
     probes = int(float((prom.query('count({job="blackbox_https"})') or [{"value": [0, "0"]}])[0]["value"][1]))
     rows = []
     for host in sorted(per_host):
