@@ -36,7 +36,7 @@ DRILLS = {
     "test_ssh_lockout.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_alerts.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_app_tier.py": ("last", None),
-    "test_slo_burn.py": ("last", None),
+    "test_alerts_slo.py": ("last", None),
 }
 
 

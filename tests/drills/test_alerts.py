@@ -9,9 +9,9 @@ the closing note's table reads the file).
 - (a) (c) the lane of app-01 (tests/drills/conftest.py): the portal stopped, a backup made
   stale. (b), a host stopped and its other alerts held back, is web-01's
   (tests/drills/test_alerts_web.py), in the other lane.
-- (d), PostgreSQL stopped under load, is tests/drills/test_slo_burn.py (last phase, after the
-  application drills: its page stays on for minutes). (e), a rolling deploy under load that
-  raises nothing, is part of the deploy drill (tests/drills/test_app_tier.py).
+- (d), PostgreSQL stopped under load, is tests/drills/test_alerts_slo.py (last phase, before the
+  application drills). (e), a rolling deploy under load that raises nothing, is part of the
+  deploy drill (tests/drills/test_app_tier.py).
 """
 
 from __future__ import annotations
