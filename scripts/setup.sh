@@ -47,6 +47,8 @@ if [[ ! -x $tools/bin/promtool || ! -x $tools/bin/amtool || $(cat "$tools/.stamp
   echo "setup: taking promtool and amtool out of Debian's packages ($want)"
   rm -rf "$tools" && mkdir -p "$tools/debs" "$tools/bin"
   (cd "$tools/debs" && apt-get download -q prometheus prometheus-alertmanager 2> >(grep -v "unsandboxed" >&2) >/dev/null)
+  # Deliberate `|| true`: each package holds one of the two tools, and tar exits 1 for the
+  # one it lacks; the check below fails loudly if either is missing after both.
   for deb in "$tools"/debs/*.deb; do dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tools/bin" --strip-components=3 ./usr/bin/promtool ./usr/bin/amtool 2>/dev/null || true; done
   rm -rf "$tools/debs"
   [[ -x $tools/bin/promtool && -x $tools/bin/amtool ]] || { echo "setup: promtool or amtool missing after extraction" >&2; exit 1; }

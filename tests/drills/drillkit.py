@@ -124,12 +124,12 @@ def wait_for_notification(since: float, status: str, timeout: float, **labels: s
 
 def silences(host: str) -> list[dict]:
     """Alertmanager's silences on host=<host>, expired ones too (amtool on monitor-01)."""
-    proc = sudo(MONITOR, "amtool", "silence", "query", "--expired", "-o", "json", f"host={host}",
-                f"--alertmanager.url=https://{MONITOR}:9093", "--http.config.file=/etc/prometheus/amtool-http.yml")
-    expired = json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
-    proc = sudo(MONITOR, "amtool", "silence", "query", "-o", "json", f"host={host}",
-                f"--alertmanager.url=https://{MONITOR}:9093", "--http.config.file=/etc/prometheus/amtool-http.yml")
-    return expired + (json.loads(proc.stdout or "[]") if proc.returncode == 0 else [])
+    found = []
+    for extra in (["--expired"], []):
+        proc = sudo(MONITOR, "amtool", "silence", "query", *extra, "-o", "json", f"host={host}",
+                    f"--alertmanager.url=https://{MONITOR}:9093", "--http.config.file=/etc/prometheus/amtool-http.yml")
+        found += json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
+    return found
 
 
 def am_time(stamp: str) -> float:
