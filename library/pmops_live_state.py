@@ -83,6 +83,24 @@ options:
     elements: str
     choices: [login_shell, sudoers_valid, setid_scan, chrony_sources]
     default: []
+  endpoints:
+    description:
+      - Ports of this host to probe as a stranger (C(GET /metrics) without a client certificate
+        or a password), over TLS when O(endpoints[].tls) - the secure management path (MON-02).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name: {description: What listens there (for the report)., type: str, required: true}
+      port: {description: The port., type: int, required: true}
+      host: {description: The address to connect to., type: str, default: 127.0.0.1}
+      tls: {description: Speak TLS (without a client certificate)., type: bool, default: true}
+  monitor:
+    description:
+      - The monitor tier's APIs to read (active targets, alerting rules, flags, Alertmanagers,
+        receivers), with C(prometheus_url), C(alertmanager_url), C(ca), C(user) and C(password)
+        (basic auth; never returned). Omit to skip.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -128,7 +146,7 @@ state:
       description: "[{proto, address, port, process}]"
       type: list
     files:
-      description: "{path: {exists, type, owner, group, mode, content?}}"
+      description: "{path: {exists, type, owner, group, mode, mtime, content?}}"
       type: dict
     packages:
       description: "{name: version, or null when not installed}"
@@ -148,6 +166,15 @@ state:
     nginx:
       description: "{rc, config}: the output of nginx -T (at most 256 KiB)"
       type: dict
+    now:
+      description: The host's clock (seconds since the epoch), to judge the files' C(mtime) against.
+      type: float
+    endpoints:
+      description: "{name: {port, tls, status (HTTP status, or null when nothing answered), error}}"
+      type: dict
+    monitor:
+      description: "{targets: [{job, host, instance, health, scrape_url, error}], rules: {alert: health}, flags, alertmanagers, alertmanager_receivers, prometheus_anonymous, alertmanager_anonymous (HTTP status to a stranger), errors}"
+      type: dict
 """
 
 import glob
@@ -156,9 +183,11 @@ import json
 import os
 import pwd
 import stat as st_mod
+import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pmops_live_state import accounts, parse_ss, parse_sshd_t, parse_systemctl_show
+from ansible.module_utils.pmops_live_state import (accounts, parse_ss, parse_sshd_t, parse_systemctl_show,
+                                                   probe_anonymous, read_monitor)
 
 
 def _read(path: str) -> str:
@@ -205,7 +234,8 @@ def _owner(path: str, content: bool = False) -> dict:
         group = grp.getgrgid(st.st_gid).gr_name
     except KeyError:
         group = str(st.st_gid)
-    info = {"exists": True, "type": kind, "owner": user, "group": group, "mode": "%04o" % (st.st_mode & 0o7777)}
+    info = {"exists": True, "type": kind, "owner": user, "group": group, "mode": "%04o" % (st.st_mode & 0o7777),
+            "mtime": int(st.st_mtime)}
     if target is not None:
         info["target"] = target
     if content and os.path.isfile(path) and st.st_size <= MAX_CONTENT:
@@ -345,13 +375,19 @@ def main():
             postgresql=dict(type="bool", default=False),
             env_files=dict(type="dict", default={}),
             nginx=dict(type="bool", default=False),
+            endpoints=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True), port=dict(type="int", required=True),
+                host=dict(type="str", default="127.0.0.1"), tls=dict(type="bool", default=True))),
+            monitor=dict(type="dict", options=dict(
+                prometheus_url=dict(type="str"), alertmanager_url=dict(type="str"), ca=dict(type="path"),
+                user=dict(type="str", default=""), password=dict(type="str", default="", no_log=True))),
         ),
         supports_check_mode=True,
     )
     p = module.params
     # a container (podman, docker, lxc...) cannot hold kernel-level state: checks say so
     rc, out, err = _run(module, ["systemd-detect-virt", "--container"])
-    state = {"container": out.strip() if rc == 0 else ""}
+    state = {"container": out.strip() if rc == 0 else "", "now": time.time()}
     if p["sshd"] is not None:
         state["sshd"] = read_sshd(module, p["sshd"])
     if p["nftables_table"]:
@@ -386,6 +422,11 @@ def main():
         for name in p["probes"]:
             rc, out, err = _run(module, PROBES[name])
             state["probes"][name] = {"rc": rc, "out": (out + err)[-MAX_CONTENT:]}
+    if p["endpoints"]:
+        state["endpoints"] = {e["name"]: dict(probe_anonymous(e["host"], e["port"], e["tls"]), port=e["port"], tls=e["tls"])
+                              for e in p["endpoints"]}
+    if p["monitor"]:
+        state["monitor"] = read_monitor(p["monitor"])
     module.exit_json(changed=False, state=state)
 
 

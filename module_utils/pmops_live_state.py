@@ -8,6 +8,8 @@ password hash becomes only whether there is one.
 
 from __future__ import annotations
 
+import json
+
 # Shells that do not give an interactive login.
 NOLOGIN_SHELLS = frozenset({"/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false", ""})
 
@@ -126,3 +128,116 @@ def parse_ss(text: str) -> list[dict]:
                 process = fields[6][start + 3:].split('"', 1)[0]
         sockets.append({"proto": proto, "address": address, "port": port, "process": process})
     return sockets
+
+
+# ------------------------------------------------------------------ monitoring (MON-*)
+# What follows talks HTTP, still read-only: the anonymous probes of an exporter's port and the
+# monitor's own APIs (targets, rules, flags), which are the state in force of monitoring.
+def http_status(head: bytes) -> int | None:
+    """The status code of an HTTP answer's first bytes, or None when they are not HTTP."""
+    parts = head.split(b"\r\n", 1)[0].split()
+    if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def probe_anonymous(host: str, port: int, tls: bool, timeout: float = 5.0) -> dict:
+    """GET /metrics as a stranger - no client certificate, no password - over TLS (not
+    verifying the server) or plain HTTP: {status: HTTP status or None, error: why nothing answered}.
+    An exporter of the secure path answers neither with data."""
+    import socket
+    import ssl
+
+    request = f"GET /metrics HTTP/1.0\r\nHost: {host}\r\n\r\n".encode()
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            conn = raw
+            if tls:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                conn = context.wrap_socket(raw, server_hostname=host)
+            conn.sendall(request)
+            head = conn.recv(256)
+    except ssl.SSLError as exc:
+        return {"status": None, "error": f"TLS refused: {exc.reason or exc}"}
+    except ConnectionRefusedError:
+        return {"status": None, "error": "connection refused: nothing listens"}
+    except OSError as exc:
+        return {"status": None, "error": f"{type(exc).__name__}: {exc}"}
+    if not head:
+        return {"status": None, "error": "closed without an answer"}
+    status = http_status(head)
+    return {"status": status, "error": "" if status is not None else "answered, but not HTTP"}
+
+
+def http_json(url: str, ca: str | None, user: str = "", password: str = "", timeout: float = 10.0):
+    """(HTTP status, decoded JSON or None, error) of a GET; status None when nothing answered."""
+    import base64
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url)
+    if user:
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    context = ssl.create_default_context(cafile=ca) if url.startswith("https") else None
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=timeout) as answer:
+            return answer.status, json.loads(answer.read()), ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, None, f"HTTP {exc.code} {exc.reason}"
+    except (OSError, ValueError) as exc:
+        return None, None, str(getattr(exc, "reason", exc))
+
+
+def read_monitor(conn: dict, get=http_json) -> dict:
+    """The monitor tier in force, from Prometheus's and Alertmanager's APIs: the active targets
+    (job, host, health, scrape URL, last error), the alerting rules loaded (name, health), the
+    flags Prometheus runs with (retention), the Alertmanagers it sends to, Alertmanager's
+    receivers, and what a stranger without the password gets from each."""
+    user, password, ca = conn.get("user", ""), conn.get("password", ""), conn.get("ca")
+    out: dict = {"errors": []}
+
+    def api(base: str, path: str):
+        status, body, error = get(base.rstrip("/") + path, ca, user, password)
+        if body is None:
+            out["errors"].append(f"{base}{path}: {error or status}")
+            return None
+        return body.get("data", body) if isinstance(body, dict) and "status" in body else body
+
+    prom, am = conn.get("prometheus_url"), conn.get("alertmanager_url")
+    if prom:
+        targets = api(prom, "/api/v1/targets?state=active") or {}
+        out["targets"] = [{"job": t.get("labels", {}).get("job") or t.get("scrapePool"),
+                           "host": t.get("labels", {}).get("host", ""),
+                           "instance": t.get("labels", {}).get("instance", ""),
+                           "health": t.get("health"), "scrape_url": t.get("scrapeUrl", ""),
+                           "error": t.get("lastError", "")}
+                          for t in targets.get("activeTargets", [])]
+        rules = api(prom, "/api/v1/rules?type=alert") or {}
+        out["rules"] = {r["name"]: r.get("health", "") for g in rules.get("groups", []) for r in g.get("rules", [])}
+        out["flags"] = api(prom, "/api/v1/status/flags") or {}
+        managers = api(prom, "/api/v1/alertmanagers") or {}
+        out["alertmanagers"] = [m.get("url", "") for m in managers.get("activeAlertmanagers", [])]
+        out["prometheus_anonymous"] = get(prom.rstrip("/") + "/api/v1/targets", ca, "", "")[0]
+    if am:
+        status = api(am, "/api/v2/status") or {}
+        config = (status.get("config") or {}).get("original", "")
+        out["alertmanager_receivers"] = sorted(set(_yaml_receiver_names(config)))
+        out["alertmanager_anonymous"] = get(am.rstrip("/") + "/api/v2/status", ca, "", "")[0]
+    return out
+
+
+def _yaml_receiver_names(config: str) -> list[str]:
+    """The receivers' names in Alertmanager's configuration as it prints it (no YAML parser on
+    the host: its `- name:` lines under `receivers:`)."""
+    names, inside = [], False
+    for line in config.splitlines():
+        if line[:1].isalpha():  # a top-level key (list items may start at column 0)
+            inside = line.startswith("receivers:")
+            continue
+        stripped = line.strip()
+        if inside and stripped.startswith("- name:"):
+            names.append(stripped.split(":", 1)[1].strip().strip("'\""))
+    return names

@@ -902,6 +902,207 @@ def sockets(wanted: dict, live: dict) -> Problems:
     return {"NET-02": sorted(set(problems))}
 
 
+# ------------------------------------------------------------------ monitoring (8.1.5.4)
+# The alerts each MON control depends on; MON-01 judges every other alert of the rule files.
+MON_ALERTS = {
+    "MON-03": ("LoginFailures", "FileIntegrityChanged", "FileIntegrityCheckStale"),
+    "MON-04": ("SecurityUpdatesPending",),
+    "MON-05": ("BackupStale", "RestoreDrillStale", "ResticCheckStale", "WalShippingStale"),
+}
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def duration_seconds(text: str) -> float | None:
+    """Prometheus's duration ("180d", "1h30m", "0s") in seconds, None when it is not one."""
+    parts = re.findall(r"(\d+)(ms|[smhdwy])", str(text).strip())
+    if not parts or "".join(n + u for n, u in parts) != str(text).strip():
+        return None
+    return sum(int(n) * DURATION_UNITS[u] for n, u in parts)
+
+
+def metric_values(text: str | None) -> dict[str, float]:
+    """A textfile's metrics, {name: value} from the text format's `name{labels} value` lines
+    (a metric with several label sets: its largest value)."""
+    values: dict[str, float] = {}
+    for line in _lines(text):
+        if line.startswith("#"):
+            continue
+        sample, _, rest = line.rpartition(" ")
+        name = sample.split("{", 1)[0].strip()
+        try:
+            value = float(rest)
+        except ValueError:
+            continue
+        if name:
+            values[name] = max(value, values.get(name, value))
+    return values
+
+
+def _textfile(live: dict, path: str, max_age: float, need: Iterable[str]) -> list[str]:
+    """A textfile that must be fresh and carry these metrics."""
+    info = _file(live, path)
+    if not info.get("exists"):
+        return [f"{path}: missing, so the monitor never sees what it should carry"]
+    problems = []
+    age = live.get("now", 0) - info.get("mtime", 0)
+    if age > max_age:
+        problems.append(f"{path}: written {age / 60:.0f} min ago (at most {max_age / 60:.0f} min): its collector stopped")
+    have = metric_values(info.get("content"))
+    problems += [f"{path}: no {name}" for name in need if not any(k == name for k in have)]
+    return problems
+
+
+def _monitor(live: dict) -> dict:
+    return live.get("monitor") or {}
+
+
+def _alerts_loaded(live: dict, names: Iterable[str]) -> list[str]:
+    rules = _monitor(live).get("rules") or {}
+    problems = []
+    for name in names:
+        if name not in rules:
+            problems.append(f"Prometheus has no alert {name} loaded")
+        elif rules[name] not in ("ok", "unknown", ""):
+            problems.append(f"alert {name}: rule health {rules[name]}")
+    return problems
+
+
+def _monitor_errors(live: dict) -> list[str]:
+    return [f"monitor API: {e}" for e in _monitor(live).get("errors", [])]
+
+
+@check("MON-01")
+def central_monitoring(wanted: dict, live: dict) -> Problems:
+    """Every host's exporters run; on the monitor tier, Prometheus and Alertmanager run, scrape
+    every target the inventory gives (up), send to Alertmanager, and have every alert loaded."""
+    want, prom = wanted.get("exporters_wanted"), wanted.get("prometheus_wanted")
+    if not want or "units" not in live:
+        return {}
+    problems = []
+    for unit in want["services"] + [t for t in want["timers"] if t != "pmops-security-metrics.timer"]:
+        problems += _unit_state(live, unit)
+    if prom:
+        for unit in prom["services"]:
+            problems += _unit_state(live, unit)
+        problems += _monitor_errors(live)
+        targets = _monitor(live).get("targets") or []
+        for job, hosts in sorted(prom["jobs"].items()):
+            for host in hosts:
+                found = [t for t in targets if t["job"] == job and t["host"] == host]
+                if not found:
+                    problems.append(f"{job} target {host}: Prometheus does not scrape it")
+                for target in found:
+                    if target["health"] != "up":
+                        problems.append(f"{job} target {host} ({target['scrape_url']}): {target['health']}"
+                                        + (f": {target['error']}" if target.get("error") else ""))
+        if prom["enabled"].get("alertmanager") and not _monitor(live).get("alertmanagers"):
+            problems.append("Prometheus sends its alerts to no Alertmanager")
+        claimed = {a for names in MON_ALERTS.values() for a in names}
+        problems += _alerts_loaded(live, [a for a in prom["alerts"] if a not in claimed])
+    return {"MON-01": problems}
+
+
+@check("MON-02")
+def secure_management_path(wanted: dict, live: dict) -> Problems:
+    """Exporters answer only a client with a certificate of the CA (a stranger gets no data);
+    the monitor scrapes them over https, and its APIs refuse a stranger without the password."""
+    want, prom = wanted.get("exporters_wanted"), wanted.get("prometheus_wanted")
+    if not want or "endpoints" not in live and want["endpoints"]:
+        return {}
+    problems = []
+    for name, probe in sorted((live.get("endpoints") or {}).items()):
+        status = probe.get("status")
+        if status is not None and status < 400:
+            how = "TLS without a client certificate" if probe.get("tls") else "plain HTTP"
+            problems.append(f"{name} (:{probe['port']}) answers a stranger over {how} (HTTP {status})")
+    if prom:
+        tls_jobs = set(prom["tls_jobs"])
+        for target in _monitor(live).get("targets") or []:
+            if target["job"] in tls_jobs and not target["scrape_url"].startswith("https://"):
+                problems.append(f"{target['job']} target {target['host']} is scraped in the clear: {target['scrape_url']}")
+        for api, key, on in (("Prometheus", "prometheus_anonymous", "server"), ("Alertmanager", "alertmanager_anonymous", "alertmanager")):
+            code = _monitor(live).get(key)
+            if prom["enabled"].get(on) and code is not None and code != 401:
+                problems.append(f"{api}'s API answers a stranger without the password (HTTP {code}, wanted 401)")
+    return {"MON-02": problems}
+
+
+@check("MON-03", "MON-04")
+def security_events_and_patches(wanted: dict, live: dict) -> Problems:
+    """pmops-security-metrics publishes failed logins and the AIDE check's result (MON-03) and
+    pending updates (MON-04), fresh; the monitor has their alerts loaded."""
+    want, prom = wanted.get("exporters_wanted"), wanted.get("prometheus_wanted")
+    if not want or "files" not in live:
+        return {}
+    if not want["enabled"].get("security"):
+        return {}
+    path, max_age = want["textfiles"]["security"], want["max_age"]
+    timer = _unit_state(live, "pmops-security-metrics.timer")
+    events = ["pmops_login_failures_total"]
+    if _unit(live, "pmops-aide-check.timer").get("load") == "loaded":
+        events.append("pmops_aide_database_timestamp_seconds")
+    mon03 = timer + _textfile(live, path, max_age, events)
+    mon04 = timer + _textfile(live, path, max_age, ["pmops_security_updates_pending", "pmops_reboot_required"])
+    if prom:
+        mon03 += _alerts_loaded(live, MON_ALERTS["MON-03"])
+        if prom["enabled"].get("alertmanager") and not _monitor(live).get("alertmanager_receivers"):
+            mon03.append("Alertmanager has no receiver: alarms reach nobody")
+        mon04 += _alerts_loaded(live, MON_ALERTS["MON-04"])
+    return {"MON-03": mon03, "MON-04": mon04}
+
+
+@check("MON-05")
+def backup_freshness(wanted: dict, live: dict) -> Problems:
+    """The host's newest backup and restore drill (or its enrolment, before the first) are at most
+    26 hours old, as the monitor judges them; the monitor has the backup alerts loaded."""
+    want, prom = wanted.get("backup_wanted"), wanted.get("prometheus_wanted")
+    if not want or "files" not in live:
+        return {}
+    problems = []
+    for item in want.get("freshness", []):
+        values = {}
+        for path in item["files"]:
+            values.update(metric_values(_content(live, path)))
+        stamps = [values[m] for m in item["metrics"] if m in values]
+        if not stamps:
+            problems.append(f"{item['what']}: none of {', '.join(item['metrics'])} in {', '.join(item['files'])}")
+            continue
+        age = live.get("now", 0) - max(stamps)
+        if age > item["max_age"]:
+            problems.append(f"{item['what']}: the newest success (or the enrolment) is {age / 3600:.1f} h old, "
+                            f"over {item['max_age'] / 3600:.0f} h")
+    if prom:
+        problems += _alerts_loaded(live, MON_ALERTS["MON-05"])
+    if not want.get("freshness") and not prom:
+        return {"MON-05": [NOT_APPLICABLE, "no backups of its own: it holds the repositories (BKP-02)"]}
+    return {"MON-05": problems}
+
+
+@check("MON-06")
+def alarm_record_retention(wanted: dict, live: dict) -> Problems:
+    """Prometheus keeps its series, the alarms' (ALERTS) among them, for the retention the audit
+    asks (six months), with a size cap; its storage flags in force say so."""
+    prom = wanted.get("prometheus_wanted")
+    if not prom:
+        return _other_tier(live, "monitor", "MON-06")
+    if "monitor" not in live:
+        return {}
+    if not prom["enabled"].get("server"):
+        return {"MON-06": [NOT_APPLICABLE, "no Prometheus on this host"]}
+    flags = _monitor(live).get("flags") or {}
+    if not flags:
+        return {"MON-06": _monitor_errors(live) or ["Prometheus printed no flags"]}
+    problems = []
+    have, need = duration_seconds(flags.get("storage.tsdb.retention.time", "")), duration_seconds(prom["retention_time"])
+    if have is None or need is None or have < need:
+        problems.append(f"storage.tsdb.retention.time={flags.get('storage.tsdb.retention.time')!r} in force, "
+                        f"wanted at least {prom['retention_time']}")
+    size = flags.get("storage.tsdb.retention.size", "")
+    if size in ("", "0B", "0") or size != prom["retention_size"]:
+        problems.append(f"storage.tsdb.retention.size={size!r} in force, wanted {prom['retention_size']}")
+    return {"MON-06": problems}
+
+
 # ------------------------------------------------------------------ not applicable
 NOT_APPLICABLE = "not_applicable"
 

@@ -135,6 +135,8 @@ CORPUS = [
      "runuser -u postgres -- psql -XAtc \"SELECT rolsuper OR rolcanlogin FROM pg_roles WHERE rolname = 'backdoor'\" | grep -qx f"),
     ("db-01", "BKP-03", "admin", "the restore drill switched off", "systemctl disable --now pmops-restore-drill.timer",
      "systemctl is-enabled -q pmops-restore-drill.timer"),
+    ("db-01", "MON-01", "admin", "the node exporter stopped (monitoring blind to the host)",
+     "systemctl stop prometheus-node-exporter", "systemctl is-active -q prometheus-node-exporter"),
     ("backup-01", "BKP-02", "intruder", "a second key on a backup account",
      "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2rHb5LwiDbM2gQ3c8nTFPXmE1BvdfxNZJ7rNcDmbqJ x' "
      ">> /srv/pmops-backup/bk-web-01/.ssh/authorized_keys",
@@ -180,7 +182,10 @@ NAMED = [
 # What some drifts leave beside their own: useradd and usermod rewrite the backups of the
 # account files (/etc/passwd-, /etc/group-, ...) with the modes of the originals, 0644 where
 # HARD-09 wants 0600. True findings, expected too, and healed by the same apply.
-COLLATERAL = {("web-01", "HARD-09"), ("monitor-01", "HARD-09")}
+COLLATERAL = {("web-01", "HARD-09"), ("monitor-01", "HARD-09"), ("monitor-01", "MON-01")}
+# ... and the exporter stopped on db-01 is seen twice: on db-01 (its unit) and on monitor-01
+# (Prometheus's target down), once Prometheus has scraped it since: STOPPED_EXPORTER waits for that.
+STOPPED_EXPORTER = 'up{job="node", host="db-01"} == 0'
 
 
 def test_the_drift_corpus_is_caught_by_the_right_controls_and_healed(reports, tmp_path):
@@ -193,6 +198,7 @@ def test_the_drift_corpus_is_caught_by_the_right_controls_and_healed(reports, tm
     for host, control, _who, what, command, _probe in corpus:
         made = as_root(host, command)
         assert made.returncode == 0, f"{host} {control} ({what}): {made.stderr}"
+    assert drillkit.wait_until(lambda: drillkit.prometheus().query(STOPPED_EXPORTER), 60), "Prometheus still sees db-01 up"
     hosts = sorted({h for h, *_ in corpus})
     before = {host: as_root(host, STATE).stdout for host in hosts}
     code, report, out = comply(reports)
@@ -228,6 +234,8 @@ def test_the_drift_corpus_is_caught_by_the_right_controls_and_healed(reports, tm
     assert "tcp dport 8443 accept" in evidence[("web-01", "NET-01")]
     assert "toor (uid 0)" in evidence[("monitor-01", "ACC-06")]
     assert "0.0.0.0:4444" in evidence[("backup-01", "NET-02")]
+    assert "prometheus-node-exporter.service: inactive" in evidence[("db-01", "MON-01")]
+    assert "node target db-01" in evidence[("monitor-01", "MON-01")]
     assert applied.returncode == 1, "drift remains after the apply: it must not exit 0\n" + applied.stderr[-3000:]
     assert "apply could not put these right" in applied.stderr and named == {(h, c) for h, c, *_ in NAMED}, \
         applied.stderr[-3000:]

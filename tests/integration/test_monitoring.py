@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 
 import pytest
 
-from conftest import role_inputs
+from conftest import ROOT, role_inputs, ssh_command
 
 # Asks a URL from the host itself with Python's standard library (the hosts have no curl):
 # prints the status and body as JSON, or the error's class and text.
@@ -131,6 +132,55 @@ def test_certificate_expiry_is_published(host, exporters):
     assert "pmops_tls_certificate_read_errors 0" in text
 
 
+SECURITY_PROM = "/var/lib/prometheus/node-exporter/pmops_security.prom"
+
+
+def security_metrics(host) -> dict[str, float]:
+    """Run the collector now (as its timer does) and read what it published, {sample: value}."""
+    with host.sudo():
+        host.check_output("/usr/local/sbin/pmops-security-metrics")
+        text = host.file(SECURITY_PROM).content_string
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def test_failed_logins_are_counted_and_published(host, hostvars, exporters):
+    """MON-03: three refused logins of an unknown account from the control node raise sshd's counter by three."""
+    if not exporters["exporters_security_enabled"]:
+        pytest.skip("no security metrics on this host")
+    assert host.service("pmops-security-metrics.timer").is_running
+    before = security_metrics(host)['pmops_login_failures_total{program="sshd"}']
+    argv = ssh_command(hostvars, "pmops-no-such-user", "-o", "PubkeyAuthentication=no", "-o", "PasswordAuthentication=no",
+                       "-o", "KbdInteractiveAuthentication=no") + ["true"]
+    for _ in range(3):
+        refused = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert refused.returncode == 255, refused
+    deadline = time.monotonic() + 20
+    while True:  # the journal may take a moment to hand sshd's lines on
+        after = security_metrics(host)
+        if after['pmops_login_failures_total{program="sshd"}'] >= before + 3 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert after['pmops_login_failures_total{program="sshd"}'] == before + 3, after
+    assert after["pmops_security_metrics_errors"] == 0
+    if host.file("/etc/systemd/system/pmops-aide-check.timer").exists:
+        assert "pmops_aide_database_timestamp_seconds" in after, after
+
+
+def test_the_patch_state_is_published(host, exporters):
+    """MON-04: the pending security updates are what apt would install now, and the reboot need is there."""
+    if not exporters["exporters_security_enabled"]:
+        pytest.skip("no security metrics on this host")
+    found = security_metrics(host)
+    with host.sudo():
+        simulated = host.check_output("apt-get -s -q -o Debug::NoLocking=true dist-upgrade")
+    installs = [line for line in simulated.splitlines() if line.startswith("Inst ")]
+    assert found["pmops_updates_pending"] == len(installs)
+    assert found["pmops_security_updates_pending"] == len([line for line in installs if "-security" in line])
+    assert found["pmops_reboot_required"] == int(host.file("/run/reboot-required").exists)
+    assert found["pmops_apt_lists_timestamp_seconds"] > 0
+
+
 # ------------------------------------------------------------------ the monitor
 def test_prometheus_and_alertmanager_run(host, monitor):
     for name in ("prometheus", "prometheus-alertmanager"):
@@ -203,3 +253,25 @@ def test_alertmanager_answers_over_tls_and_does_not_gossip(host, monitor, creden
     assert json.loads(answer["body"])["cluster"]["status"] == "disabled"
     assert fetch(host, url, f"{MONITOR_TLS}/ca.crt")["status"] == 401
     assert not host.socket("tcp://0.0.0.0:9094").is_listening
+
+
+def query(host, monitor, credentials, expr: str) -> list[dict]:
+    from urllib.parse import quote
+    return api(host, monitor, credentials, f"/api/v1/query?query={quote(expr)}")["data"]["result"]
+
+
+def test_security_events_and_patch_state_reach_the_monitor(host, monitor, credentials, hostvars):
+    """MON-03, MON-04: every host's failed logins and pending updates are series in Prometheus."""
+    hosts = sorted(hostvars["groups"][monitor["prometheus_targets_group"]])
+    for metric in ("pmops_login_failures_total", "pmops_security_updates_pending", "pmops_aide_database_timestamp_seconds"):
+        assert sorted({r["metric"]["host"] for r in query(host, monitor, credentials, metric)}) == hosts, metric
+
+
+def test_backup_freshness_is_published(host, monitor, credentials, hostvars):
+    """MON-05: every backup client's newest backup, or its enrolment, is a series in Prometheus, under 26 hours old."""
+    clients = sorted(h for h in hostvars["groups"][monitor["prometheus_targets_group"]]
+                     if h != hostvars.get("backup_repository_host", "backup-01"))
+    ages = query(host, monitor, credentials, 'time() - max by (host) ({__name__=~"pmops_backup_last_success_timestamp_seconds'
+                                             '|pmops_backup_enrolled_timestamp_seconds"})')
+    assert sorted(r["metric"]["host"] for r in ages) == clients
+    assert all(float(r["value"][1]) < 26 * 3600 for r in ages), ages

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from pmops import checks, controls  # noqa: E402
 
 DATA = ROOT / "tests" / "unit" / "data"
-HOSTS = ("web-01", "backup-01", "db-01", "app-01")
+HOSTS = ("web-01", "backup-01", "db-01", "app-01", "monitor-01")
 
 
 def sample(host: str) -> dict:
@@ -38,8 +38,9 @@ def test_a_converged_host_has_no_false_alarm(host):
     assert {cid: r["evidence"] for cid, r in results.items() if r["status"] == "fail"} == {}
     # every control the checks decide has a verdict on every host (not applicable included)
     assert set(results) == checks.controls_checked()
-    tiers = {"DB-01", "DB-02", "WEB-01", "APP-01", "APP-02"}
-    mine = {"db-01": {"DB-01", "DB-02"}, "web-01": {"WEB-01"}, "app-01": {"APP-01", "APP-02"}}.get(host, set())
+    tiers = {"DB-01", "DB-02", "WEB-01", "APP-01", "APP-02", "MON-06"}
+    mine = {"db-01": {"DB-01", "DB-02"}, "web-01": {"WEB-01"}, "app-01": {"APP-01", "APP-02"},
+            "monitor-01": {"MON-06"}}.get(host, set())
     assert {c for c in tiers if results[c]["status"] == "not_applicable"} == tiers - mine
 
 
@@ -90,6 +91,28 @@ def _nginx(data, old, new):
 
 def _pg(data, key, value):
     data["live"]["postgresql"][key] = value(data["live"]["postgresql"][key])
+
+
+SECURITY_PROM = "/var/lib/prometheus/node-exporter/pmops_security.prom"
+
+
+def _drop_metric(data, path, name):
+    info = data["live"]["files"][path]
+    info["content"] = "".join(line + "\n" for line in info["content"].splitlines() if not line.startswith(name))
+
+
+def _target(data, job, host, **changes):
+    [target] = [t for t in data["live"]["monitor"]["targets"] if t["job"] == job and t["host"] == host]
+    target.update(changes)
+
+
+def _backups_stopped(data):
+    """The last backup and the enrolment both two days old."""
+    old = int(data["live"]["now"]) - 2 * 86400
+    for name in ("pmops_backup.prom", "pmops_backup_enrolled.prom"):
+        data["live"]["files"][f"/var/lib/prometheus/node-exporter/{name}"] = {
+            "exists": True, "mtime": old, "content": f"pmops_backup_{'last_success' if name == 'pmops_backup.prom' else 'enrolled'}"
+                                                   f"_timestamp_seconds {old}\n"}
 
 
 # host, control, drift (what is done to the sample), evidence that must be named
@@ -171,6 +194,36 @@ DRIFTS = [
     ("web-01", "NET-02", lambda d: d["live"]["sockets"].append({"proto": "tcp", "address": "0.0.0.0", "port": 4444,
                                                                  "process": "nc"}),
      "tcp 0.0.0.0:4444 (nc) listens, but the tier policy opens no such port"),
+    ("db-01", "MON-01", lambda d: _set(d, ["live", "units", "prometheus-node-exporter.service", "active"], "inactive"),
+     "prometheus-node-exporter.service: inactive, wanted active"),
+    ("db-01", "MON-01", lambda d: _set(d, ["live", "units", "prometheus-postgres-exporter.service", "enabled"], "disabled"),
+     "prometheus-postgres-exporter.service: disabled"),
+    ("monitor-01", "MON-01", lambda d: _target(d, "node", "db-01", health="down", error="connection refused"),
+     "node target db-01 (https://db-01:9100/metrics): down: connection refused"),
+    ("monitor-01", "MON-01", lambda d: _set(d, ["live", "monitor", "targets"], [
+        t for t in d["live"]["monitor"]["targets"] if (t["job"], t["host"]) != ("portal", "app-02")]),
+     "portal target app-02: Prometheus does not scrape it"),
+    ("monitor-01", "MON-01", lambda d: d["live"]["monitor"]["rules"].pop("HostDown"), "Prometheus has no alert HostDown loaded"),
+    ("monitor-01", "MON-01", lambda d: _set(d, ["live", "monitor", "alertmanagers"], []), "to no Alertmanager"),
+    ("web-01", "MON-02", lambda d: _set(d, ["live", "endpoints", "node-exporter", "status"], 200),
+     "node-exporter (:9100) answers a stranger over TLS without a client certificate (HTTP 200)"),
+    ("monitor-01", "MON-02", lambda d: _target(d, "postgres", "db-01", scrape_url="http://db-01:9187/metrics"),
+     "postgres target db-01 is scraped in the clear"),
+    ("monitor-01", "MON-02", lambda d: _set(d, ["live", "monitor", "alertmanager_anonymous"], 200),
+     "Alertmanager's API answers a stranger without the password (HTTP 200, wanted 401)"),
+    ("web-01", "MON-03", lambda d: _drop_metric(d, SECURITY_PROM, "pmops_login_failures_total"), "no pmops_login_failures_total"),
+    ("monitor-01", "MON-03", lambda d: d["live"]["monitor"]["rules"].pop("LoginFailures"), "no alert LoginFailures loaded"),
+    ("monitor-01", "MON-03", lambda d: _set(d, ["live", "monitor", "alertmanager_receivers"], []), "alarms reach nobody"),
+    ("web-01", "MON-04", lambda d: _drop_metric(d, SECURITY_PROM, "pmops_security_updates_pending"),
+     "no pmops_security_updates_pending"),
+    ("monitor-01", "MON-04", lambda d: _set(d, ["live", "monitor", "rules", "SecurityUpdatesPending"], "err"),
+     "alert SecurityUpdatesPending: rule health err"),
+    ("db-01", "MON-05", _backups_stopped, "backup: the newest success (or the enrolment) is 48.0 h old, over 26 h"),
+    ("monitor-01", "MON-05", lambda d: d["live"]["monitor"]["rules"].pop("BackupStale"), "no alert BackupStale loaded"),
+    ("monitor-01", "MON-06", lambda d: _set(d, ["live", "monitor", "flags", "storage.tsdb.retention.time"], "15d"),
+     "storage.tsdb.retention.time='15d' in force, wanted at least 180d"),
+    ("monitor-01", "MON-06", lambda d: _set(d, ["live", "monitor", "flags", "storage.tsdb.retention.size"], "0B"),
+     "storage.tsdb.retention.size='0B' in force, wanted 8GiB"),
 ]
 
 
@@ -246,6 +299,29 @@ def test_revoked_people_must_be_locked_without_keys_or_groups():
     assert any("not locked" in p for p in problems) and any("authorized key" in p for p in problems)
     assert any("pmops-people" in p for p in problems)
     assert checks.run_checks(data["wanted"], data["live"])["ACC-06"] == [], "a revoked person is ACC-05's, not ACC-06's"
+
+
+def test_a_stale_security_textfile_fails_both_controls_it_carries():
+    data = copy.deepcopy(sample("web-01"))
+    _set(data, ["live", "files", SECURITY_PROM, "mtime"], int(data["live"]["now"]) - 3600)
+    results = verdicts(data)
+    assert {c for c, r in results.items() if r["status"] == "fail"} == {"MON-03", "MON-04"}
+    assert "written 60 min ago (at most 10 min): its collector stopped" in results["MON-03"]["evidence"][0]
+
+
+def test_the_monitor_not_answering_is_named():
+    data = copy.deepcopy(sample("monitor-01"))
+    data["live"]["monitor"] = {"errors": ["https://monitor-01:9090/api/v1/targets?state=active: connection refused"],
+                               "targets": [], "rules": {}, "flags": {}, "alertmanagers": []}
+    results = verdicts(data)
+    assert "monitor API: https://monitor-01:9090/api/v1/targets?state=active: connection refused" in results["MON-01"]["evidence"]
+    assert results["MON-06"]["status"] == "fail"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("180d", 180 * 86400), ("1h30m", 5400), ("2w", 14 * 86400), ("500ms", 0.5),
+                                               ("180", None), ("", None), ("1d foo", None)])
+def test_prometheus_durations(text, seconds):
+    assert checks.duration_seconds(text) == seconds
 
 
 def test_a_file_drift_fails_even_where_the_kernel_control_is_not_applicable():

@@ -102,7 +102,7 @@ def test_the_module_reads_accounts_and_changes_nothing_in_check_mode(capsys):
     result = run_module({"accounts": True}, capsys)
     assert result["changed"] is False
     assert "root" in result["state"]["accounts"]["accounts"]
-    assert set(result["state"]) == {"accounts", "container"}, "only the sections asked for (and the container)"
+    assert set(result["state"]) == {"accounts", "container", "now"}, "only the sections asked for (and the container, the clock)"
 
 
 def test_the_module_refuses_a_malformed_table_name_naming_the_option(capsys):
@@ -115,7 +115,7 @@ def test_the_module_documents_itself():
     import yaml
     doc = yaml.safe_load(module.DOCUMENTATION)
     assert set(doc["options"]) == {"sshd", "nftables_table", "accounts", "units", "sockets", "files", "stats",
-                                   "packages", "probes", "unit_properties", "postgresql", "nginx", "env_files"}
+                                   "packages", "probes", "unit_properties", "postgresql", "nginx", "env_files", "endpoints", "monitor"}
     assert set(doc["options"]["probes"]["choices"]) == set(module.PROBES)
     assert doc["attributes"]["check_mode"]["support"] == "full"
     assert yaml.safe_load(module.EXAMPLES) and yaml.safe_load(module.RETURN)["state"]
@@ -146,3 +146,98 @@ def test_a_program_that_is_not_installed_yet_is_said_so_not_a_failure(capsys, mo
     assert state["nftables"] == {"loaded": False, "error": "nft: not installed"}
     assert state["postgresql"] == {"error": "psql: not installed"}
     assert state["nginx"]["rc"] is None and state["sshd"]["error"] == "sshd: not installed"
+
+
+# ------------------------------------------------------------------ monitoring (MON-*)
+@pytest.mark.parametrize("head, status", [(b"HTTP/1.1 200 OK\r\n", 200), (b"HTTP/1.0 400 Bad Request\r\n\r\nClient", 400),
+                                          (b"SSH-2.0-OpenSSH_9.2\r\n", None), (b"", None)])
+def test_http_status_of_an_answers_first_bytes(head, status):
+    assert parsers.http_status(head) == status
+
+
+def _serve(handler_body: bytes):
+    """A one-answer TCP server on loopback: (port, thread)."""
+    import socket
+    import threading
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(1024)
+            conn.sendall(handler_body)
+        server.close()
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return server.getsockname()[1], thread
+
+
+def test_an_exporter_that_answers_a_stranger_in_the_clear_is_seen():
+    port, thread = _serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    assert parsers.probe_anonymous("127.0.0.1", port, tls=False) == {"status": 200, "error": ""}
+    thread.join(5)
+
+
+def test_a_tls_port_that_closes_on_a_stranger_gives_no_status():
+    port, thread = _serve(b"")  # reads the ClientHello and hangs up, as a server refusing the handshake does
+    found = parsers.probe_anonymous("127.0.0.1", port, tls=True, timeout=3)
+    assert found["status"] is None and found["error"], found
+    thread.join(5)
+
+
+def test_nothing_listening_is_said_so():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    assert parsers.probe_anonymous("127.0.0.1", port, tls=True) == {"status": None, "error": "connection refused: nothing listens"}
+
+
+def test_read_monitor_takes_targets_rules_flags_and_receivers_from_the_apis():
+    answers = {
+        "/api/v1/targets?state=active": {"status": "success", "data": {"activeTargets": [
+            {"labels": {"job": "node", "host": "db-01", "instance": "db-01:9100"}, "health": "down",
+             "scrapeUrl": "https://db-01:9100/metrics", "lastError": "connection refused"}]}},
+        "/api/v1/rules?type=alert": {"status": "success", "data": {"groups": [
+            {"name": "pmops-fleet", "rules": [{"name": "HostDown", "health": "ok"}, {"name": "Watchdog", "health": "ok"}]}]}},
+        "/api/v1/status/flags": {"status": "success", "data": {"storage.tsdb.retention.time": "180d"}},
+        "/api/v1/alertmanagers": {"status": "success", "data": {"activeAlertmanagers": [{"url": "https://m:9093/api/v2/alerts"}]}},
+        "/api/v2/status": {"cluster": {"status": "disabled"},
+                           "config": {"original": "global: {}\nreceivers:\n- name: people\n  webhook_configs: []\n- name: 'watchdog'\nroute: {}\n"}},
+    }
+    asked = []
+
+    def get(url, ca, user, password):
+        path = url.split(":9090", 1)[-1].split(":9093", 1)[-1]
+        asked.append((path, user, password))
+        if not user:
+            return 401, None, "HTTP 401 Unauthorized"
+        return 200, answers[path], ""
+
+    found = parsers.read_monitor({"prometheus_url": "https://m:9090", "alertmanager_url": "https://m:9093", "ca": "/ca",
+                                  "user": "pmops", "password": "s3cret"}, get=get)
+    assert found["targets"] == [{"job": "node", "host": "db-01", "instance": "db-01:9100", "health": "down",
+                                 "scrape_url": "https://db-01:9100/metrics", "error": "connection refused"}]
+    assert found["rules"] == {"HostDown": "ok", "Watchdog": "ok"}
+    assert found["flags"] == {"storage.tsdb.retention.time": "180d"}
+    assert found["alertmanagers"] == ["https://m:9093/api/v2/alerts"]
+    assert found["alertmanager_receivers"] == ["people", "watchdog"]
+    assert found["prometheus_anonymous"] == 401 and found["alertmanager_anonymous"] == 401
+    assert found["errors"] == [] and "s3cret" not in json.dumps(found)
+
+
+def test_read_monitor_names_an_api_that_does_not_answer():
+    found = parsers.read_monitor({"prometheus_url": "https://m:9090"}, get=lambda *a: (None, None, "connection refused"))
+    assert found["targets"] == [] and found["rules"] == {}
+    assert "https://m:9090/api/v1/targets?state=active: connection refused" in found["errors"]
+
+
+def test_the_module_never_returns_the_monitors_password(capsys):
+    result = run_module({"monitor": {"prometheus_url": "https://127.0.0.1:1", "user": "pmops", "password": "s3cret-pass"},
+                         "endpoints": [{"name": "nothing", "port": 1}]}, capsys)
+    assert "s3cret-pass" not in json.dumps(result)
+    assert result["state"]["endpoints"]["nothing"]["status"] is None
+    assert result["state"]["monitor"]["errors"]

@@ -262,6 +262,59 @@ def test_business_metrics_pass_promtool_check_metrics(tmp_path):
     assert "pmops_marketing_up 0" in text and "pmops_marketing_accounts" not in text
 
 
+def test_security_metrics_count_failures_once_and_pass_promtool_check_metrics(tmp_path):
+    """The collector against stand-ins of journalctl, systemctl and apt-get that answer as a host
+    would: failures counted from the journal since the cursor (a second run adds only the new
+    lines), the AIDE check's last exit code, and apt's simulation (only when its lists changed)."""
+    bin_dir, state, lists = tmp_path / "bin", tmp_path / "state", tmp_path / "lists"
+    bin_dir.mkdir()
+    journal = tmp_path / "journal.jsonl"
+    lines = [{"SYSLOG_IDENTIFIER": "sshd", "MESSAGE": "Invalid user admin from 10.0.0.9 port 4122"},
+             {"SYSLOG_IDENTIFIER": "sshd", "MESSAGE": "Connection closed by invalid user admin 10.0.0.9 port 4122 [preauth]"},
+             {"SYSLOG_IDENTIFIER": "sshd", "MESSAGE": "Connection closed by authenticating user li.wei 10.0.0.5 port 5 [preauth]"},
+             {"SYSLOG_IDENTIFIER": "sshd", "MESSAGE": "Accepted publickey for pmops from 10.0.0.1 port 6 ssh2"},
+             {"SYSLOG_IDENTIFIER": "sudo", "MESSAGE": "pam_unix(sudo:auth): authentication failure; logname=li.wei uid=2001"}]
+    journal.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    # journalctl: everything after the cursor (a line number), then the new cursor
+    (bin_dir / "journalctl").write_text(
+        "#!/bin/sh\nfor a; do case $a in --cursor-file=*) c=${a#--cursor-file=};; esac; done\n"
+        f"n=$(cat \"$c\" 2>/dev/null || echo 0); tail -n +$((n + 1)) {journal}; wc -l < {journal} > \"$c\"\n")
+    (bin_dir / "systemctl").write_text("#!/bin/sh\necho LoadState=loaded; echo ExecMainStatus=4; echo ExecMainExitTimestamp=@1764570000\n")
+    apt_runs = tmp_path / "apt-runs"
+    (bin_dir / "apt-get").write_text(
+        f"#!/bin/sh\necho run >> {apt_runs}\n"
+        "echo 'Inst libc6 [2.36-9+deb12u7] (2.36-9+deb12u9 Debian-Security:12/stable-security [amd64])'\n"
+        "echo 'Inst tzdata [2024a-0+deb12u1] (2025b-0+deb12u1 Debian:12.11/stable [all])'\n")
+    for exe in bin_dir.iterdir():
+        exe.chmod(0o755)
+    lists.mkdir()
+    (lists / "deb.debian.org_debian_dists_bookworm_InRelease").write_text("x")
+    aide_db = tmp_path / "aide.db"
+    aide_db.write_text("db")
+    script = render(ROOT / "roles/exporters/templates/pmops-security-metrics.py.j2", tmp_path / "collect.py",
+                    __exporters_textfile_dir=str(tmp_path), __exporters_security_state_dir=str(state),
+                    exporters_security_aide_unit="pmops-aide-check.service", exporters_security_aide_database=str(aide_db))
+    source = script.read_text().replace('"/var/lib/apt/lists"', repr(str(lists)))
+    script.write_text(source)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run(["python3", str(script)], check=True, capture_output=True, env=env)
+    text = (tmp_path / "pmops_security.prom").read_text()
+    assert 'pmops_login_failures_total{program="sshd"} 2' in text and 'pmops_login_failures_total{program="sudo"} 1' in text
+    assert "pmops_aide_check_exit_code 4" in text and "pmops_aide_check_last_success_timestamp_seconds 1764570000" in text
+    assert "pmops_security_updates_pending 1" in text and "pmops_updates_pending 2" in text
+    assert "pmops_security_metrics_errors 0" in text
+    result = subprocess.run([tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # a second run: one new failure, nothing counted twice, apt not asked again
+    with journal.open("a") as fh:
+        fh.write(json.dumps({"SYSLOG_IDENTIFIER": "sshd", "MESSAGE": "Disconnecting authenticating user root 10.0.0.9 port 7: "
+                                                                     "Too many authentication failures [preauth]"}) + "\n")
+    subprocess.run(["python3", str(script)], check=True, capture_output=True, env=env)
+    text = (tmp_path / "pmops_security.prom").read_text()
+    assert 'pmops_login_failures_total{program="sshd"} 3' in text and 'pmops_login_failures_total{program="sudo"} 1' in text
+    assert apt_runs.read_text().count("run") == 1
+
+
 # ---------------------------------------------------------------- the Grafana dashboard
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$environment": "lab"}
 
