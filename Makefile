@@ -108,9 +108,9 @@ lab-verify: lab-up ## testinfra suites against the lab inventory (four files at 
 # Phases in tests/drills/conftest.py: the fleet-wide compliance drills alone, then two lanes of
 # hosts side by side, then the application drills (load through every tier, patching) alone.
 lab-drills: lab-up artifacts ## failure drills on the converged lab (compliance, lockouts, backups, deploys under load, patching)
-	pytest tests/drills -m fleet --durations=5
-	pytest tests/drills -m lanes -n 2 --dist loadgroup --durations=8
-	pytest tests/drills -m last --durations=5
+	pytest tests/drills -m fleet --durations=0 --durations-min=3
+	pytest tests/drills -m lanes -n 2 --dist loadgroup --durations=0 --durations-min=3
+	pytest tests/drills -m last --durations=0 --durations-min=3
 
 lab-tests: setup ## the lab's own behaviour: up twice, recovery from leftovers, down
 	pytest tests/lab
