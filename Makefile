@@ -113,7 +113,10 @@ lab-drills: lab-up artifacts ## failure drills on the converged lab (compliance,
 	pytest tests/drills -m last --durations=0 --durations-min=3
 
 lab-tests: setup ## the lab's own behaviour: up twice, recovery from leftovers, down
-	pytest tests/lab
+	pytest tests/lab/test_lab_lifecycle.py
+
+lab-image-tests: lab-image ## an interrupted image build is cleaned up and rebuilt (an image of its own; no lab host)
+	pytest tests/lab/test_lab_image.py
 
 lab-test: lab-check lab-converge lab-idempotence lab-verify lab-drills
 

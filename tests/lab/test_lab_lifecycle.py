@@ -3,13 +3,13 @@
 These tests change the lab (they stop, remove and re-create hosts), so `make test` runs
 them before lab-check, which starts from a fresh lab anyway (and beside molecule, whose
 containers, network and image are its own). Each leaves the lab up, as a fresh lab from the
-cached image.
+cached image. The image build interrupted and rebuilt is tests/lab/test_lab_image.py: it
+touches no lab host, so it runs beside the converge (`make lab-image-tests`).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -118,39 +118,6 @@ def test_down_removes_every_container_network_and_key():
     # The cached image stays, so the next `up` is quick.
     tag = pmops("lab", "image").stdout.strip()
     assert podman("image", "exists", tag).returncode == 0
-
-
-def test_an_interrupted_image_build_is_cleaned_up_and_rebuilt():
-    env = dict(ENV, PMOPS_LAB_IMAGE_REPO="localhost/pmops-lab-test")
-    remove_test_images()  # a test image left by a killed run would make `lab image` a no-op
-    proc = subprocess.Popen([PMOPS, "lab", "image"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Interrupt once debootstrap is under way (its work directory exists), not after a fixed
-    # time: on a loaded machine the start alone can take longer than a guess.
-    under_way = ROOT / ".lab" / "build" / "rootfs" / "debootstrap"
-    deadline = time.monotonic() + 300
-    while not under_way.exists():
-        assert proc.poll() is None, "pmops lab image ended before debootstrap began: " + proc.stderr.read()
-        assert time.monotonic() < deadline, "debootstrap did not begin within 300 s"
-        time.sleep(0.5)
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
-    assert (ROOT / ".lab" / "build").exists(), "the interrupted build left nothing to clean up"
-    try:
-        rebuilt = pmops("lab", "image", env=env, timeout=900)
-        assert rebuilt.returncode == 0, rebuilt.stderr
-        assert "removing the leftovers of an interrupted image build" in rebuilt.stderr
-        assert podman("image", "exists", rebuilt.stdout.strip()).returncode == 0
-        assert not (ROOT / ".lab" / "build").exists()
-    finally:
-        remove_test_images()
-
-
-def remove_test_images():
-    for ref in podman("images", "--format", "{{.Repository}}:{{.Tag}}",
-                      "--filter", "reference=localhost/pmops-lab-test").stdout.split():
-        podman("rmi", "--force", ref)
 
 
 def test_lab_comes_back_up_from_the_cached_image():

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -313,6 +314,12 @@ def test_security_metrics_count_failures_once_and_pass_promtool_check_metrics(tm
     text = (tmp_path / "pmops_security.prom").read_text()
     assert 'pmops_login_failures_total{program="sshd"} 3' in text and 'pmops_login_failures_total{program="sudo"} 1' in text
     assert apt_runs.read_text().count("run") == 1
+    # the lists change: within 15 minutes of the last answer apt is not asked again, unless told
+    os.utime(lists, (time.time() + 60, time.time() + 60))
+    subprocess.run(["python3", str(script)], check=True, capture_output=True, env=env)
+    assert apt_runs.read_text().count("run") == 1
+    subprocess.run(["python3", str(script), "--refresh"], check=True, capture_output=True, env=env)
+    assert apt_runs.read_text().count("run") == 2
 
 
 # ---------------------------------------------------------------- the Grafana dashboard
