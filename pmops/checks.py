@@ -925,8 +925,6 @@ def metric_values(text: str | None) -> dict[str, float]:
     (a metric with several label sets: its largest value)."""
     values: dict[str, float] = {}
     for line in _lines(text):
-        if line.startswith("#"):
-            continue
         sample, _, rest = line.rpartition(" ")
         name = sample.split("{", 1)[0].strip()
         try:
@@ -948,7 +946,7 @@ def _textfile(live: dict, path: str, max_age: float, need: Iterable[str]) -> lis
     if age > max_age:
         problems.append(f"{path}: written {age / 60:.0f} min ago (at most {max_age / 60:.0f} min): its collector stopped")
     have = metric_values(info.get("content"))
-    problems += [f"{path}: no {name}" for name in need if not any(k == name for k in have)]
+    problems += [f"{path}: no {name}" for name in need if name not in have]
     return problems
 
 
@@ -979,7 +977,7 @@ def central_monitoring(wanted: dict, live: dict) -> Problems:
     if not want or "units" not in live:
         return {}
     problems = []
-    for unit in want["services"] + [t for t in want["timers"] if t != "pmops-security-metrics.timer"]:
+    for unit in want["services"] + want["timers"]:
         problems += _unit_state(live, unit)
     if prom:
         for unit in prom["services"]:
@@ -1036,10 +1034,11 @@ def security_events_and_patches(wanted: dict, live: dict) -> Problems:
         return {}
     if not want["enabled"].get("security"):
         return {}
-    path, max_age = want["textfiles"]["security"], want["max_age"]
-    timer = _unit_state(live, "pmops-security-metrics.timer")
+    security, max_age = want["security"], want["max_age"]
+    path = security["textfile"]
+    timer = _unit_state(live, security["timer"])
     events = ["pmops_login_failures_total"]
-    if _unit(live, "pmops-aide-check.timer").get("load") == "loaded":
+    if _unit(live, security["aide_timer"]).get("load") == "loaded":
         events.append("pmops_aide_database_timestamp_seconds")
     mon03 = timer + _textfile(live, path, max_age, events)
     mon04 = timer + _textfile(live, path, max_age, ["pmops_security_updates_pending", "pmops_reboot_required"])
