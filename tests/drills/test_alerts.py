@@ -33,9 +33,14 @@ record, firing, wait_until = dk.record_latency, dk.firing, dk.wait_until
 def test_f_a_clean_converged_lab_fires_only_the_watchdog():
     prom = dk.prometheus()
     assert wait_until(lambda: firing(prom, alertname="Watchdog"), 120), "the Watchdog does not fire: no rule is evaluated"
-    # Pending alerts count too: one that waits out its `for:` is about to fire.
+    # Pending alerts count too: one that waits out its `for:` is about to fire. One exception,
+    # and only where the host agrees: Debian publishes security updates whenever it must, the
+    # lab image is cached by its recipe, so a host may truly wait on one. That alert stays
+    # pending for 8 days (unattended-upgrades installs them weekly) and is the truth.
     others = sorted({(a["labels"]["alertname"], a["labels"].get("host", ""), a["state"])
                      for a in prom.alerts() if a["labels"]["alertname"] != "Watchdog"})
+    others = [o for o in others if not (o[0] == "SecurityUpdatesPending" and o[2] == "pending"
+                                        and security_updates_waiting(o[1]))]
     assert others == []
     down = [(t["labels"]["job"], t["labels"].get("host"), t["lastError"]) for t in prom.targets() if t["health"] != "up"]
     assert down == []
@@ -47,6 +52,13 @@ def test_f_a_clean_converged_lab_fires_only_the_watchdog():
     since = time.time() - 75
     arrived = dk.wait_for_notification(since, "firing", timeout=75, alertname="Watchdog")
     assert arrived is not None, "no Watchdog notification reached the receiver in the last 2.5 minutes"
+
+
+def security_updates_waiting(host: str) -> list[str]:
+    """The security updates apt on host would install now (its simulated dist-upgrade)."""
+    done = dk.sudo(host, "apt-get", "-s", "-q", "-o", "Debug::NoLocking=true", "dist-upgrade", timeout=120)
+    return [line.split()[1] for line in done.stdout.splitlines()
+            if line.startswith("Inst ") and "-security" in line]
 
 
 @pytest.mark.phase("fleet")
