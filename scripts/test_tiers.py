@@ -35,20 +35,22 @@ TIERS = [
     ("ansible-lint", 150, "ansible-lint, beside the lab tiers below"),
     ("lab-tests", 150, "pmops lab itself (up twice, leftovers, down)"),
     ("lab-check", 210, "a fresh lab, site.yml in check mode"),
+    ("lab-converge", 470, "converge site.yml"),
     ("lab-image-tests", 240, "an interrupted image build rebuilt, beside the tiers below"),
-    ("lab-converge", 470, "converge site.yml (the image rebuild beside it)"),
-    ("lab-idempotence", 165, "second converge, changed=0"),
+    ("lab-idempotence", 185, "second converge, changed=0 (the image rebuild beside it)"),
     ("lab-verify", 85, "testinfra on six hosts"),
-    ("lab-drills", 1135, "failure drills"),
+    ("lab-drills", 1115, "failure drills"),
 ]
 # Molecule starts first, beside fast-core, whose lints and tests leave 45 % of the cores idle
 # over two minutes (a cold machine builds the lab image first, so the lints report a few
 # minutes later there). ansible-lint needs no host and spends 90 s of both cores; beside lab-tests, which leave
 # about 40 % of the cores idle (debootstrap is one process; containers boot), it costs little.
-# The image build interrupted and rebuilt (105 s alone, mostly one debootstrap process) waits
-# for the converge, which leaves a fifth of the cores idle (vmstat every 10 s of a clean-clone
-# run: 0 % idle while lab-tests ran beside molecule and ansible-lint, 20-30 % during converge
-# and idempotence); in lab-tests it cost 2:50 of the serial path under that load.
+# The second converge changes nothing and waits on round trips, not on the cores (process
+# accounting of one alone: 184 s of CPU in 174 s on two cores, so half of them idle), so the
+# interrupted image build (105 s alone, mostly one debootstrap process) runs beside it; beside
+# the first converge it cost that one about a minute (8:24 -> 9:21). testinfra does not gain
+# there: it spends the controller's CPU (the dev lab: the second converge 2:56 and testinfra
+# 1:23 one after the other, 4:23 side by side).
 BESIDE = {"molecule", "ansible-lint", "lab-image-tests"}
 # lab-tests end with `pmops lab up` from nothing (tests/lab: the last test), which is the
 # fresh lab lab-check needs; run right after them, lab-check skips its own down and up.

@@ -1,9 +1,9 @@
-"""Compliance runs (`pmops comply`), plans, applies and their history on the converged lab:
+"""Compliance runs (`pmops comply`), applies and their history on the converged lab:
 the drift corpus (over 30 drifts on six hosts) caught by exactly the right controls, with
 evidence, and nothing changed by the run; apply heals every one (each probed), the lab is
 compliant again with no false alarm (exit 0), and the apply is in the history; waived and
-expired exceptions; a stopped host is unreachable; plans list exactly what a changed
-variable changes; the HTML report renders in headless Chromium.
+expired exceptions; a stopped host is unreachable; the HTML report renders in headless
+Chromium. (Plans: tests/drills/test_plan.py, in a lane.)
 
 These drills run first among the drills (conftest.py): the first comply must see the lab as
 the converge left it plus the corpus's drifts, and nothing else."""
@@ -285,33 +285,6 @@ def test_a_stopped_host_is_unreachable_never_compliant(reports):
     finally:
         up = pmops("lab", "up")
         assert up.returncode == 0, up.stderr
-
-
-def test_a_plan_lists_exactly_what_a_changed_variable_changes(tmp_path):
-    # The changed plan covers web-01, whose group the variable is set for, and monitor-01,
-    # which must stay unchanged: the whole of site.yml in check mode on an unchanged host
-    # plans no change. A check-mode run of every host would add three minutes and prove
-    # nothing more, since a plan is site.yml in check mode per host (the lab-check tier runs
-    # that on all six). How an unchanged tree reads ("No changes", exit 0) is shown on one
-    # role of one host: a second whole plan of monitor-01 cost 50 s and proved no more. Run
-    # side by side, two plans took as long as one after the other (120 s against 117 s): the
-    # controller's CPU is what they wait for.
-    proc = pmops("plan", "-i", "inventory/lab", "--limit", "monitor-01", "--tags", "ssh", "--out", str(tmp_path / "same"),
-                 "--detailed-exitcode")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "**No changes.** All 1 hosts were reached" in (tmp_path / "same" / "plan.md").read_text()
-    inventory = tmp_path / "inventory"
-    shutil.copytree(ROOT / "inventory" / "lab", inventory)
-    (inventory / "group_vars" / "web" / "zz-plan-drill.yml").write_text("ssh_max_auth_tries: 4\n")
-    proc = pmops("plan", "-i", str(inventory), "--limit", "web-01,monitor-01", "--out", str(tmp_path / "changed"),
-                 "--detailed-exitcode")
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    plan = json.loads((tmp_path / "changed" / "plan.json").read_text())
-    assert set(plan["changes"]) == {"web-01"}
-    assert plan["hosts"] == ["monitor-01", "web-01"] and not plan["failed"] and not plan["unreachable"]
-    tasks = [c["task"] for c in plan["changes"]["web-01"]]
-    assert tasks and all(t.startswith("ssh : ") for t in tasks), tasks
-    assert "MaxAuthTries 4" in (tmp_path / "changed" / "plan.md").read_text()
 
 
 def test_the_html_report_renders_scores_and_chart_in_headless_chromium(reports, tmp_path):
