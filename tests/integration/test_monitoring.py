@@ -145,8 +145,8 @@ def security_metrics(host, *args: str) -> dict[str, float]:
 
 
 SECURITY_CURSOR = "/var/lib/pmops-security-metrics/journal.cursor"
-# sshd's lines that end a failed login attempt, as an operator reads them (the collector's own
-# patterns are stricter: this only says which lines of a window are someone else's failures).
+# sshd's lines that end a failed login attempt: the collector's pattern for sshd, written out
+# again on purpose (the test's own oracle of which lines in the window are failures).
 SSHD_FAILURE = re.compile(r"^(Connection (closed|reset) by|Disconnect(ed from|ing)) (authenticating|invalid) user |^Failed password for ")
 
 
@@ -202,7 +202,7 @@ def test_the_patch_state_is_published(host, exporters):
     """MON-04: the pending security updates are what apt would install now, and the reboot need is there."""
     if not exporters["exporters_security_enabled"]:
         pytest.skip("no security metrics on this host")
-    found = security_metrics(host, "--refresh")  # the timer's runs work apt's answer out at most every 15 minutes
+    found = security_metrics(host, "--refresh")  # the timer's runs wait until apt has been still for 90 s
     with host.sudo():
         simulated = host.check_output("apt-get -s -q -o Debug::NoLocking=true dist-upgrade")
     installs = [line for line in simulated.splitlines() if line.startswith("Inst ")]

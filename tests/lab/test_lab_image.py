@@ -1,30 +1,17 @@
 """`pmops lab image` interrupted half-way through debootstrap: the next build removes the
 leftovers and builds the image again. It builds an image of another name
-(PMOPS_LAB_IMAGE_REPO) and touches no lab host, so `make test` runs it beside the converge
-(`make lab-image-tests`, scripts/test_tiers.py): 105 s of debootstrap and dist-upgrade alone,
-mostly one process, where the converge leaves a fifth of the two cores idle.
+(PMOPS_LAB_IMAGE_REPO) and touches no lab host, so `make test` runs it beside the second
+converge (`make lab-image-tests`, scripts/test_tiers.py): 105 s of debootstrap and
+dist-upgrade alone, mostly one process, where the second converge leaves half the cores idle.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PMOPS = str(Path(sys.executable).parent / "pmops")
-ENV = dict(os.environ, CONTAINERS_CONF=str(ROOT / "lab" / "containers.conf"))
-
-
-def pmops(*args, timeout=600, env=None):
-    return subprocess.run([PMOPS, *args], cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=timeout)
-
-
-def podman(*args):
-    return subprocess.run(["podman", *args], env=ENV, capture_output=True, text=True)
+from labkit import ENV, PMOPS, ROOT, pmops, podman
 
 
 def test_an_interrupted_image_build_is_cleaned_up_and_rebuilt():

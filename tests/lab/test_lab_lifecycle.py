@@ -4,32 +4,20 @@ These tests change the lab (they stop, remove and re-create hosts), so `make tes
 them before lab-check, which starts from a fresh lab anyway (and beside molecule, whose
 containers, network and image are its own). Each leaves the lab up, as a fresh lab from the
 cached image. The image build interrupted and rebuilt is tests/lab/test_lab_image.py: it
-touches no lab host, so it runs beside the converge (`make lab-image-tests`).
+touches no lab host, so it runs beside the second converge (`make lab-image-tests`).
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from pmops import lab
 
-ROOT = Path(__file__).resolve().parents[2]
-PMOPS = str(Path(sys.executable).parent / "pmops")
-ENV = dict(os.environ, CONTAINERS_CONF=str(ROOT / "lab" / "containers.conf"))
+from labkit import ROOT, pmops, podman
+
 HOSTS = ["web-01", "app-01", "app-02", "db-01", "backup-01", "monitor-01"]
-
-
-def pmops(*args, timeout=600, env=None):
-    return subprocess.run([PMOPS, *args], cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=timeout)
-
-
-def podman(*args):
-    return subprocess.run(["podman", *args], env=ENV, capture_output=True, text=True)
 
 
 def container_ids(*filters):
