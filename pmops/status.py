@@ -46,7 +46,8 @@ class Status:
 
     @property
     def paging(self) -> list[dict]:
-        return [a for a in self.alerts if a["alertname"] != "Watchdog"]
+        # severity none reaches nobody: the Watchdog, and HostRecentlyDown (an inhibition's source)
+        return [a for a in self.alerts if a["severity"] != "none" and a["alertname"] != "Watchdog"]
 
 
 def connect(inventory: str) -> Prometheus:

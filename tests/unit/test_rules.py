@@ -96,7 +96,8 @@ def test_alertmanager_settings_pass_amtool(rendered):
     (["alertname=HostDown", "severity=page", "host=db-01"], "oncall"),
     (["alertname=CertificateExpiry", "severity=ticket", "host=web-01"], "oncall"),
     (["alertname=PortalErrorBudgetBurn", "severity=page"], "oncall"),
-], ids=["watchdog", "page", "ticket", "slo-page"])
+    (["alertname=HostRecentlyDown", "severity=none", "host=db-01"], "nobody"),
+], ids=["watchdog", "page", "ticket", "slo-page", "inhibition-only"])
 def test_alerts_route_to_their_receivers(rendered, labels, receiver):
     result = run(tool("amtool"), "config", "routes", "test", f"--config.file={rendered / 'alertmanager.yml'}",
                  f"--verify.receivers={receiver}", *labels)

@@ -64,9 +64,11 @@ def test_a_healthy_system_is_ok_on_both_renderings(tmp_path):
 
 
 def test_a_down_target_or_a_page_needs_attention_and_a_lost_watchdog_is_said(tmp_path):
-    prom = Canned([target("node", "db-01", "down", "connection refused")], [alert("HostDown", "page", "db-01")], VALUES)
+    prom = Canned([target("node", "db-01", "down", "connection refused")],
+                  [alert("HostDown", "page", "db-01"), alert("HostRecentlyDown", "none", "db-01")], VALUES)
     s = status.collect(prom, reports=tmp_path)
     assert status.verdict(s) == "ATTENTION"
+    assert [a["alertname"] for a in s.paging] == ["HostDown"]  # severity none reaches nobody
     text = status.terminal(s)
     assert "DOWN node            db-01        connection refused" in text
     assert "NO - alerting is broken" in text and "page   HostDown" in text
