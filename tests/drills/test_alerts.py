@@ -37,11 +37,16 @@ def test_f_a_clean_converged_lab_fires_only_the_watchdog():
     # and only where the host agrees: Debian publishes security updates whenever it must, the
     # lab image is cached by its recipe, so a host may truly wait on one. That alert stays
     # pending for 8 days (unattended-upgrades installs them weekly) and is the truth.
-    others = sorted({(a["labels"]["alertname"], a["labels"].get("host", ""), a["state"])
-                     for a in prom.alerts() if a["labels"]["alertname"] != "Watchdog"})
-    others = [o for o in others if not (o[0] == "SecurityUpdatesPending" and o[2] == "pending"
-                                        and security_updates_waiting(o[1]))]
-    assert others == []
+    def others() -> list[tuple[str, str, str]]:
+        found = sorted({(a["labels"]["alertname"], a["labels"].get("host", ""), a["state"])
+                        for a in prom.alerts() if a["labels"]["alertname"] != "Watchdog"})
+        return [o for o in found if not (o[0] == "SecurityUpdatesPending" and o[2] == "pending"
+                                         and security_updates_waiting(o[1]))]
+    # HostRecentlyDown (to nobody) lasts 3 minutes past a failed scrape: a node-exporter the
+    # converge restarted just as it was scraped. Waited out, it must leave nothing behind.
+    if others() and {o[0] for o in others()} == {"HostRecentlyDown"}:
+        wait_until(lambda: not others(), 200, 10)
+    assert others() == []
     down = [(t["labels"]["job"], t["labels"].get("host"), t["lastError"]) for t in prom.targets() if t["health"] != "up"]
     assert down == []
     # The control node's dead man's switch agrees (within 5 minutes: the converge restarted
