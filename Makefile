@@ -40,6 +40,7 @@ lint-project: setup ## every lint but ansible-lint: yamllint, role READMEs again
 	yamllint --strict .
 	python scripts/role_docs.py --check
 	python scripts/controls_doc.py --check
+	python scripts/cis_coverage.py --check
 	python scripts/lint_controls.py
 	python scripts/lint_structure.py
 	python scripts/lint_rules.py

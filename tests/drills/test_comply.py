@@ -71,7 +71,7 @@ SSHD = "/etc/ssh/sshd_config"
 CORPUS = [
     ("web-01", "SSH-01", "admin", "root may log in", f"sed -i 's/^PermitRootLogin no/PermitRootLogin yes/' {SSHD}",
      "sshd -T | grep -qx 'permitrootlogin no'"),
-    ("web-01", "SSH-09", "admin", "sshd_config group-writable", f"chmod 0664 {SSHD}", f"test $(stat -c %a {SSHD}) = 644"),
+    ("web-01", "SSH-09", "admin", "sshd_config readable by all", f"chmod 0644 {SSHD}", f"test $(stat -c %a {SSHD}) = 600"),
     ("web-01", "NET-01", "admin", "a port opened by hand in the loaded rules",
      "nft insert rule inet pmops input tcp dport 8443 accept", "! nft list chain inet pmops input | grep -q 'dport 8443'"),
     ("web-01", "ACC-01", "admin", "a deployer added to sudo", "usermod -aG sudo zhang.min", "! id -nG zhang.min | grep -qw sudo"),

@@ -91,7 +91,7 @@ def test_only_the_wanted_host_keys_exist(host, ssh_role):
 
 def test_sshd_config_is_root_owned_and_not_writable_by_others(host):
     config = host.file("/etc/ssh/sshd_config")
-    assert config.user == "root" and config.mode & 0o022 == 0
+    assert config.user == "root" and config.mode & 0o077 == 0  # CIS 5.1.1: 0600
 
 
 @pytest.fixture
