@@ -87,7 +87,24 @@ def accounts(passwd: str, shadow: str, group: str) -> dict:
         entry["groups"] = ([primary] if primary else []) + secondary
         entry["login_shell"] = acc["shell"] not in NOLOGIN_SHELLS
         result[name] = entry
-    return {"accounts": result, "groups": groups}
+    return {"accounts": result, "groups": groups, "databases": databases(passwd, group)}
+
+
+def databases(passwd: str, group: str) -> dict:
+    """The account databases line by line, duplicates kept (the parsers above key by name):
+    passwd as [name, uid, gid, shadowed] (shadowed: the password field is 'x', the hash lives in
+    /etc/shadow; never the field itself), group as [name, gid, members]."""
+    users = []
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 7 and not line.startswith("#") and fields[2].isdigit() and fields[3].isdigit():
+            users.append([fields[0], int(fields[2]), int(fields[3]), fields[1] == "x"])
+    groups = []
+    for line in group.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[2].isdigit():
+            groups.append([fields[0], int(fields[2]), [m for m in fields[3].split(",") if m]])
+    return {"passwd": users, "group": groups}
 
 
 def parse_systemctl_show(text: str) -> dict[str, dict]:

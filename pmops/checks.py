@@ -292,6 +292,43 @@ def expired(acc: dict) -> bool:
     return acc.get("expires") in (0, 1)
 
 
+@check("ACC-07")
+def account_databases_check(wanted: dict, live: dict) -> Problems:
+    state = live.get("accounts")
+    if not wanted.get("access_wanted") or not state or "databases" not in state:
+        return {}
+    return {"ACC-07": account_databases(state)}
+
+
+def account_databases(state: dict) -> list[str]:
+    """What is wrong with the account databases (CIS 7.2.1-7.2.8, 5.4.2.2-5.4.2.3; GB/T 22239
+    8.1.4.1 a): every identity unique): from pmops_live_state's accounts section, names and ids
+    only."""
+    users, groups = state["databases"]["passwd"], state["databases"]["group"]
+    problems = [f"{name}: password field in /etc/passwd, not shadowed" for name, _, _, shadowed in users if not shadowed]
+    problems += [f"{name}: empty password: logs in with none" for name, acc in sorted(state["accounts"].items())
+                 if acc.get("password") == "none"]
+
+    def repeated(pairs: Iterable[tuple[str, object]], say: Callable[[object, list[str]], str]) -> list[str]:
+        seen: dict[object, list[str]] = defaultdict(list)
+        for name, key in pairs:
+            seen[key].append(name)
+        return [say(key, names) for key, names in seen.items() if len(names) > 1]
+
+    problems += repeated(((n, n) for n, *_ in users), lambda n, names: f"user {n} is listed {len(names)} times")
+    problems += repeated(((n, uid) for n, uid, *_ in users), lambda uid, names: f"uid {uid} shared by {', '.join(names)}")
+    problems += repeated(((n, n) for n, *_ in groups), lambda n, names: f"group {n} is listed {len(names)} times")
+    problems += repeated(((n, gid) for n, gid, _ in groups), lambda gid, names: f"gid {gid} shared by {', '.join(names)}")
+    gids = {gid for _, gid, _ in groups}
+    problems += [f"{name}: primary group {gid} is not in /etc/group" for name, _, gid, _ in users if gid not in gids]
+    shadow_gids = {gid for n, gid, _ in groups if n == "shadow"}
+    problems += [f"group shadow has members: {', '.join(m)}" for n, _, m in groups if n == "shadow" and m]
+    problems += [f"{name}: primary group is shadow" for name, _, gid, _ in users if gid in shadow_gids]
+    problems += [f"{name}: primary group 0 (root's)" for name, _, gid, _ in users if gid == 0 and name != "root"]
+    problems += [f"group {name} has gid 0" for name, gid, _ in groups if gid == 0 and name != "root"]
+    return problems
+
+
 def unknown_accounts(wanted: dict, live: dict) -> list[str]:
     """The accounts a converge must lock: ACC-06's drift (for the access role)."""
     want, state = wanted.get("access_wanted"), live.get("accounts")
@@ -517,8 +554,16 @@ def hardening(wanted: dict, live: dict) -> Problems:
                 problems.append(f"/etc/{tool}.deny exists: a deny list lets every other user in")
         out["HARD-06"] = problems
     if on.get("banner", True):
-        out["HARD-07"] = [f"{path}: not the legal banner" for path in ("/etc/issue", "/etc/motd")
-                          if (_content(live, path) or "").strip() != want["banner_text"].strip()]
+        # CIS 1.6.1, 1.6.2 (the text, which names no system), 1.6.4, 1.6.5 (owner and mode)
+        problems = []
+        for path in ("/etc/issue", "/etc/motd"):
+            text = _content(live, path) or ""
+            if text.strip() != want["banner_text"].strip():
+                problems.append(f"{path}: not the legal banner")
+            if re.search(r"\\[mrsv]", text):
+                problems.append(f"{path}: names the system (getty escapes \\m \\r \\s \\v)")
+            problems += _owner_mode(live, path, "root", "root", "0644")
+        out["HARD-07"] = problems
     if on.get("modules", True):
         text = _lines(_content(live, "/etc/modprobe.d/60-pmops-blacklist.conf"))
         problems = [f"kernel module {m} can load (no 'install {m} /bin/false')" for m in want["modules_refused"]

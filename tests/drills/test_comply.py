@@ -173,6 +173,12 @@ CORPUS = [
 # What pmops apply must name and cannot put right, with the command that undoes it afterwards
 # (what the person the apply names would do): host, control, who, what, command, undo.
 NAMED = [
+    # toor of the ACC-06 drift above shares root's uid 0 too; locking it (apply) leaves the
+    # duplicate, which a person removes with www2's.
+    ("monitor-01", "ACC-07", "intruder", "a second account with www-data's uid",
+     "(userdel www2 2>/dev/null || true) && useradd -o -u 33 -M -d /nonexistent -s /usr/sbin/nologin www2",
+     # sed, not userdel: userdel would rewrite /etc/passwd- and friends 0644 after the apply (HARD-09)
+     "sed -i '/^www2:/d;/^toor:/d' /etc/passwd /etc/shadow && sed -i '/^www2:/d' /etc/group /etc/gshadow"),
     ("backup-01", "NET-02", "intruder", "a listener of its own on a port the policy does not open",
      "(systemctl stop pmops-drill-listener 2>/dev/null || true) && systemd-run --unit pmops-drill-listener python3 -c "
      "\"import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 4444)); s.listen(); time.sleep(3600)\"",
@@ -234,6 +240,8 @@ def test_the_drift_corpus_is_caught_by_the_right_controls_and_healed(reports, tm
     assert "tcp dport 8443 accept" in evidence[("web-01", "NET-01")]
     assert "toor (uid 0)" in evidence[("monitor-01", "ACC-06")]
     assert "0.0.0.0:4444" in evidence[("backup-01", "NET-02")]
+    assert "uid 33 shared by www-data, www2" in evidence[("monitor-01", "ACC-07")]
+    assert "uid 0 shared by root, toor" in evidence[("monitor-01", "ACC-07")]
     assert "prometheus-node-exporter.service: inactive" in evidence[("db-01", "MON-01")]
     assert "node target db-01" in evidence[("monitor-01", "MON-01")]
     assert applied.returncode == 1, "drift remains after the apply: it must not exit 0\n" + applied.stderr[-3000:]

@@ -149,6 +149,18 @@ def test_auditors_read_the_logs_without_sudo(host, hostvars, person, duties):
     assert logs.returncode == 0, "the adm group reads /var/log"
 
 
+def test_the_account_databases_are_consistent(host):
+    """ACC-07 from the account files read here, by pmops comply's own function: every identity
+    unique, every password shadowed and none empty, only root with uid or gid 0."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from module_utils.pmops_live_state import accounts
+    from pmops.checks import account_databases
+
+    state = accounts(*(host.file(f"/etc/{name}").content_string for name in ("passwd", "shadow", "group")))
+    assert account_databases(state) == []
+
+
 def test_every_account_that_can_log_in_is_known(host, hostvars, request):
     """Every account with a login, a password, uid 0 or a privileged group is root, the
     automation account, a system account or a person of the matrix (ACC-06): the same

@@ -91,7 +91,9 @@ def test_cron_and_at_are_limited_to_the_allow_list(host, hardening, tool):
 
 @pytest.mark.parametrize("path", ["/etc/issue", "/etc/motd"])
 def test_banners(host, hardening, path):
-    assert host.file(path).content_string.strip() == hardening["hardening_banner_text"].strip()
+    banner = host.file(path)
+    assert banner.content_string.strip() == hardening["hardening_banner_text"].strip()
+    assert (banner.user, banner.group, banner.mode) == ("root", "root", 0o644)
 
 
 def test_unused_kernel_modules_are_refused(host, hardening, profile):
@@ -110,6 +112,12 @@ def test_unused_kernel_modules_are_refused(host, hardening, profile):
         ("/etc/group", "root", "root", 0o644),
         ("/etc/shadow", "root", "shadow", 0o640),
         ("/etc/gshadow", "root", "shadow", 0o640),
+        ("/etc/cron.d", "root", "root", 0o700),
+        ("/etc/cron.daily", "root", "root", 0o700),
+        ("/etc/shells", "root", "root", 0o644),
+        ("/etc/issue.net", "root", "root", 0o644),
+        ("/etc/ssh/ssh_host_ed25519_key", "root", "root", 0o600),
+        ("/etc/ssh/ssh_host_ed25519_key.pub", "root", "root", 0o644),
     ],
 )
 def test_sensitive_files(host, path, owner, group, mode):

@@ -30,6 +30,8 @@ def sshd_t(host) -> dict:
         ("permitemptypasswords", "no"),
         ("pubkeyauthentication", "yes"),
         ("hostbasedauthentication", "no"),
+        ("ignorerhosts", "yes"),
+        ("gssapiauthentication", "no"),
         ("x11forwarding", "no"),
         ("allowtcpforwarding", "no"),
         ("allowagentforwarding", "no"),
@@ -65,6 +67,7 @@ def test_effective_algorithms_are_exactly_the_wanted_ones(sshd_t, ssh_role, key,
         ("clientaliveinterval", "ssh_client_alive_interval"),
         ("clientalivecountmax", "ssh_client_alive_count_max"),
         ("maxsessions", "ssh_max_sessions"),
+        ("maxstartups", "ssh_max_startups"),
     ],
 )
 def test_effective_limits(sshd_t, ssh_role, key, variable):

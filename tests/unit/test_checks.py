@@ -143,7 +143,11 @@ DRIFTS = [
     ("web-01", "ACC-06", lambda d: _account(d, "toor", 0, "/bin/sh", groups=["root"]), "toor (uid 0): uid 0"),
     ("web-01", "ACC-06", lambda d: _account(d, "eve", 1500), "eve (uid 1500): login shell /bin/bash"),
     ("web-01", "ACC-06", lambda d: _account(d, "svc", 150, "/usr/sbin/nologin", "locked", ["svc", "shadow"]), "in shadow"),
-    ("web-01", "ACC-06", lambda d: _account(d, "nopw", 151, "/usr/sbin/nologin", "none"), "no password needed"),
+    ("monitor-01", "ACC-07", lambda d: d["live"]["accounts"]["databases"]["passwd"].append(["www2", 33, 33, True]),
+     "uid 33 shared by www-data, www2"),
+    ("db-01", "ACC-07", lambda d: d["live"]["accounts"]["databases"]["group"].append(["wheel", 0, []]), "group wheel has gid 0"),
+    # an empty password is ACC-06's on an unknown account and ACC-07's on any (CIS 7.2.2)
+    ("web-01", "ACC-06+ACC-07", lambda d: _account(d, "nopw", 151, "/usr/sbin/nologin", "none"), "no password needed"),
     ("backup-01", "BKP-02", lambda d: d["live"]["accounts"]["authorized_keys"]["bk-web-01"].append(
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBAD backdoor"), "bk-web-01: 2 keys"),
     ("web-01", "BASE-01", lambda d: _set(d, ["live", "units", "chrony.service", "active"], "inactive"), "chrony.service"),
@@ -157,6 +161,7 @@ DRIFTS = [
     ("web-01", "HARD-05", lambda d: _set(d, ["live", "probes", "sudoers_valid"], {"rc": 1, "out": "parse error"}), "visudo"),
     ("web-01", "HARD-06", lambda d: _set(d, ["live", "files", "/etc/cron.deny"], {"exists": True, "content": ""}), "cron.deny"),
     ("web-01", "HARD-07", lambda d: _file(d, "/etc/issue", "Debian GNU/Linux 12 \\n \\l\n"), "/etc/issue"),
+    ("web-01", "HARD-07", lambda d: _set(d, ["live", "files", "/etc/motd", "mode"], "0666"), "/etc/motd: root root 0666, wanted root root 0644"),
     ("web-01", "HARD-08", lambda d: _file(d, "/etc/modprobe.d/60-pmops-blacklist.conf", ""), "can load"),
     ("web-01", "HARD-09", lambda d: _set(d, ["live", "files", "/etc/shadow", "mode"], "0644"), "/etc/shadow"),
     ("web-01", "HARD-10", lambda d: _set(d, ["live", "packages", "telnet"], "0.17+2.4"), "telnet"),
@@ -234,12 +239,12 @@ def test_each_drift_fails_exactly_its_control_with_evidence(host, control, drift
     drift(data)
     results = verdicts(data)
     failing = {cid for cid, r in results.items() if r["status"] == "fail"}
-    assert failing == {control}
-    assert evidence in "\n".join(results[control]["evidence"])
+    assert failing == set(control.split("+"))  # "A+B": a drift two controls must both see
+    assert evidence in "\n".join(results[control.split("+")[0]]["evidence"])
 
 
 def test_the_corpus_covers_every_control_pmops_checks_decides():
-    assert {c for _, c, _, _ in DRIFTS} == checks.controls_checked()
+    assert {c for _, cs, _, _ in DRIFTS for c in cs.split("+")} == checks.controls_checked()
     assert len(DRIFTS) >= 30
 
 

@@ -63,6 +63,32 @@ def test_accounts_join_passwd_shadow_and_groups():
     assert "$y$" not in json.dumps(data), "no password hash leaves the host"
 
 
+def test_the_account_databases_keep_duplicates_and_never_a_password_field():
+    passwd = PASSWD + "li.wei:secret:2002:2001::/home/x:/bin/sh\nghost:x:3000:4242::/:/usr/sbin/nologin\n"
+    system = "daemon:x:1:\nnogroup:x:65534:\n"
+    group = GROUP + system + "sudo:x:28:\nwheel0:x:0:\nshadow:x:42:li.wei\n"
+    data = parsers.accounts(passwd, SHADOW.replace("sync:*:", "sync::"), group)
+    assert ["li.wei", 2002, 2001, False] in data["databases"]["passwd"]
+    assert "secret" not in json.dumps(data)
+    assert ["sudo", 28, []] in data["databases"]["group"] and ["sudo", 27, []] in data["databases"]["group"]
+    from pmops.checks import account_databases
+    found = account_databases(data)
+    assert found == [
+        "li.wei: password field in /etc/passwd, not shadowed",
+        "sync: empty password: logs in with none",
+        "user li.wei is listed 2 times",
+        "uid 0 shared by root, mallory",
+        "group sudo is listed 2 times",
+        "gid 0 shared by root, wheel0",
+        "ghost: primary group 4242 is not in /etc/group",
+        "group shadow has members: li.wei",
+        "mallory: primary group 0 (root's)",
+        "group wheel0 has gid 0",
+    ], found
+    clean = parsers.accounts(PASSWD.replace("mallory:x:0:0", "mallory:x:2002:2001"), SHADOW, GROUP + system)
+    assert account_databases(clean) == []
+
+
 def test_systemctl_show_blocks_per_unit():
     text = ("Id=ssh.service\nLoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\n\n"
             "Id=nope.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nUnitFileState=\n")
