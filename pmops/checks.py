@@ -54,7 +54,7 @@ def controls_checked() -> set[str]:
 
 
 # ------------------------------------------------------------------ sshd
-@check("SSH-01", "SSH-02", "SSH-03", "SSH-04", "SSH-05", "SSH-06", "SSH-07", "SSH-08", "SSH-09")
+@check("SSH-01", "SSH-02", "SSH-03", "SSH-04", "SSH-05", "SSH-06", "SSH-07", "SSH-08", "SSH-09", "SSH-11")
 def sshd(wanted: dict, live: dict) -> Problems:
     want, state = wanted.get("ssh_wanted"), live.get("sshd")
     if not want or not state:

@@ -143,6 +143,8 @@ CORPUS = [
      "test $(wc -l < /srv/pmops-backup/bk-web-01/.ssh/authorized_keys) = 1"),
     ("backup-01", "SSH-08", "admin", "no login banner", f"sed -i 's|^Banner .*|Banner none|' {SSHD}",
      "sshd -T | grep -qx 'banner /etc/issue.net'"),
+    ("backup-01", "SSH-11", "admin", "sshd logging turned down", f"sed -i 's/^LogLevel .*/LogLevel QUIET/' {SSHD}",
+     "sshd -T | grep -qx 'loglevel VERBOSE'"),
     ("backup-01", "HARD-03", "upgrade", "core dumps kept again", "rm /etc/systemd/coredump.conf.d/60-pmops.conf",
      "grep -q Storage=none /etc/systemd/coredump.conf.d/60-pmops.conf"),
     ("backup-01", "BASE-02", "upgrade", "a volatile journal",

@@ -74,6 +74,11 @@ def test_effective_limits(sshd_t, ssh_role, key, variable):
     assert sshd_t[key] == str(ssh_role[variable])
 
 
+def test_logins_are_logged_and_go_through_pam(sshd_t, ssh_role):
+    assert sshd_t["loglevel"] == ssh_role["ssh_log_level"] and sshd_t["loglevel"] in ("INFO", "VERBOSE")
+    assert sshd_t["usepam"] == "yes"
+
+
 def test_max_auth_tries_leaves_room_for_an_agent_with_several_keys(sshd_t):
     assert int(sshd_t["maxauthtries"]) >= 4
 

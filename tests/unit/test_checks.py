@@ -143,6 +143,7 @@ DRIFTS = [
     ("web-01", "ACC-06", lambda d: _account(d, "toor", 0, "/bin/sh", groups=["root"]), "toor (uid 0): uid 0"),
     ("web-01", "ACC-06", lambda d: _account(d, "eve", 1500), "eve (uid 1500): login shell /bin/bash"),
     ("web-01", "ACC-06", lambda d: _account(d, "svc", 150, "/usr/sbin/nologin", "locked", ["svc", "shadow"]), "in shadow"),
+    ("web-01", "SSH-11", lambda d: _sshd(d, "loglevel", "QUIET"), "loglevel"),
     ("monitor-01", "ACC-07", lambda d: d["live"]["accounts"]["databases"]["passwd"].append(["www2", 33, 33, True]),
      "uid 33 shared by www-data, www2"),
     ("db-01", "ACC-07", lambda d: d["live"]["accounts"]["databases"]["group"].append(["wheel", 0, []]), "group wheel has gid 0"),
