@@ -60,6 +60,19 @@ def as_root(host: str, command: str, timeout: float = 120) -> subprocess.Complet
     return lab.as_root(host, command, timeout=timeout, topo=topology())
 
 
+def start_unit(host: str, unit: str) -> None:
+    """systemctl start a oneshot unit and wait for it; a failure reports the unit's state and
+    the host's journal of the last minutes (whatever else ran then is named there too)."""
+    started = time.time()
+    proc = sudo(host, "systemctl", "start", unit)
+    if proc.returncode != 0:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started - 5))
+        why = as_root(host, f"TZ=UTC systemctl status --no-pager --lines=0 {shlex.quote(unit)}; "
+                            f"TZ=UTC journalctl --no-pager --output=short-precise --since '{since}' | tail -n 80")
+        raise AssertionError(f"systemctl start {unit} on {host} failed after {time.time() - started:.1f} s: "
+                             f"{proc.stderr.strip()}\n{why.stdout}{why.stderr}")
+
+
 def _run(argv: list[str], timeout: float, env: dict | None) -> tuple[subprocess.CompletedProcess, float, str]:
     started = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=timeout)

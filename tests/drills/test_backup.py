@@ -41,8 +41,8 @@ def checksums() -> dict:
             for t in ("accounts", "meter_readings")}
 
 
-def backup_now(address: str = DB) -> subprocess.CompletedProcess:
-    return sudo(address, "systemctl", "start", "pmops-backup.service")
+def backup_now(address: str = DB) -> None:
+    drillkit.start_unit(address, "pmops-backup.service")
 
 
 def metrics(address: str = DB) -> dict:
@@ -91,7 +91,7 @@ def test_a_restore_without_confirmation_is_refused():
 
 
 def test_the_restore_drill_passes_then_fails_loudly_on_a_broken_dump():
-    assert backup_now().returncode == 0
+    backup_now()
     proc, _, out = pmops("restore", "--drill", "-v")
     assert proc.returncode == 0, out[-3000:]
     recorded("restore-drill", "ok")
@@ -107,7 +107,7 @@ def test_the_restore_drill_passes_then_fails_loudly_on_a_broken_dump():
     recorded("restore-drill", "failed")
     assert "RESTORE DRILL FAILED" in out and "does not restore" in out
     assert metrics()["pmops_restore_drill_last_run_success"] == 0
-    assert backup_now().returncode == 0  # a good dump is the latest again
+    backup_now()  # a good dump is the latest again
     proc, _, out = playbook("playbooks/restore-drill.yml")  # the playbook alone works as well
     assert proc.returncode == 0, out[-3000:]
 
@@ -121,7 +121,7 @@ def accounts(load: Load, prefix: str, n: int) -> None:
 def test_point_in_time_recovery_brings_back_what_was_there_at_the_target_and_nothing_after():
     marker = uuid.uuid4().hex[:8]
     load = Load(WEB, CA)
-    assert backup_now().returncode == 0  # a base backup before everything below
+    backup_now()  # a base backup before everything below
     accounts(load, f"PITR before {marker}", 10)
     time.sleep(2)
     target = psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
@@ -146,8 +146,8 @@ def test_point_in_time_recovery_brings_back_what_was_there_at_the_target_and_not
     assert kept, "the replaced data directory was not kept"
     sudo(DB, "rm", "-rf", *kept)
     # archiving goes on in the new timeline, and the next backup is good
-    assert backup_now().returncode == 0
-    assert sudo(DB, "systemctl", "start", "pmops-backup-wal.service").returncode == 0
+    backup_now()
+    drillkit.start_unit(DB, "pmops-backup-wal.service")
     print(f"point-in-time recovery to {target}: {seconds:.1f} s")
 
 
@@ -155,7 +155,7 @@ def test_point_in_time_recovery_brings_back_what_was_there_at_the_target_and_not
 # audit drills on web-01, in the other lane) fails to read its repository.
 @pytest.mark.phase("last")
 def test_a_backup_with_the_repository_down_fails_clearly_and_loses_nothing():
-    assert backup_now().returncode == 0
+    backup_now()
     before = snapshot_ids()
     good = metrics()["pmops_backup_last_success_timestamp_seconds"]
     stop = subprocess.run(["podman", "stop", "--time", "5", "pmops-backup-01"], env=ENV, capture_output=True, text=True)
@@ -173,7 +173,7 @@ def test_a_backup_with_the_repository_down_fails_clearly_and_loses_nothing():
         assert up.returncode == 0, out
     # every snapshot made before the outage is still there once backup-01 is back
     assert before <= snapshot_ids(), "a snapshot was lost"
-    assert backup_now().returncode == 0
+    backup_now()
     assert metrics()["pmops_backup_last_run_success"] == 1
     assert metrics()["pmops_backup_last_success_timestamp_seconds"] > good
     # (the successful run then applies retention: same-day snapshots collapse to the newest, by policy)
