@@ -266,9 +266,17 @@ def _sudo_lines(duty_name: str, sudo) -> list[str]:
     return [f"{group} ALL=({runas}) NOPASSWD: {', '.join(commands)}" for runas, commands in by_runas.items()]
 
 
-def pmops_access_plan(people, duties, host, group_names, today=None) -> dict:
+def privileged(duty: Mapping) -> bool:
+    """A duty that grants sudo rights: its holders are administrators (GB/T 22239 8.1.4.1 d)."""
+    sudo = duty.get("sudo", "none")
+    return bool(sudo) and sudo != "none"
+
+
+def pmops_access_plan(people, duties, host, group_names, today=None, two_factor_group="") -> dict:
     """What one host needs: accounts present (with groups and keys), accounts to revoke,
-    the duty groups and one sudoers file per duty that grants rights here."""
+    the duty groups and one sudoers file per duty that grants rights here. With
+    two_factor_group, a person holding a privileged duty here is in that group (sshd then asks
+    them for a one-time code after their key) and marked two_factor."""
     if not isinstance(people, list) or not isinstance(duties, Mapping):
         raise AnsibleFilterError("pmops_access_plan needs access_people (a list) and access_duties (a mapping)")
     day = _today(today)
@@ -280,6 +288,9 @@ def pmops_access_plan(people, duties, host, group_names, today=None) -> dict:
         active = person.get("state", "present") == "present" and (expires is None or expires >= day)
         if active and mine:
             extra = sorted({g for d in mine for g in duties[d].get("groups", [])})
+            two_factor = bool(two_factor_group) and any(privileged(duties[d]) for d in mine)
+            if two_factor:
+                extra = sorted(set(extra) | {two_factor_group})
             present.append({
                 "login": person["login"],
                 "uid": person["uid"],
@@ -287,6 +298,7 @@ def pmops_access_plan(people, duties, host, group_names, today=None) -> dict:
                 "groups": [LOGIN_GROUP] + sorted(duty_group(d) for d in mine) + extra,
                 "keys": list(person["keys"]),
                 "expires": expires.isoformat() if expires else "",
+                "two_factor": two_factor,
             })
         else:
             revoke.append({"login": person["login"], "purge": bool(person.get("purge", False))})
@@ -298,7 +310,7 @@ def pmops_access_plan(people, duties, host, group_names, today=None) -> dict:
     return {
         "present": present,
         "revoke": revoke,
-        "groups": [LOGIN_GROUP] + sorted(duty_group(d) for d in here),
+        "groups": [LOGIN_GROUP] + sorted(duty_group(d) for d in here) + ([two_factor_group] if two_factor_group else []),
         "sudoers": sudoers,
     }
 

@@ -49,7 +49,8 @@ def pmops_drift(state, wanted, control) -> list[str]:
         raise AnsibleFilterError("pmops_drift needs the live state (a dict) and the wanted policy (a dict)")
     if control not in checks.controls_checked():
         raise AnsibleFilterError(f"pmops_drift: no check in force for control {control!r}")
-    return checks.run_checks(wanted, state).get(control, [])
+    problems = checks.run_checks(wanted, state).get(control, [])
+    return problems[:problems.index(checks.NOTE)] if checks.NOTE in problems else problems
 
 
 def pmops_unknown_accounts(state, wanted) -> list[str]:

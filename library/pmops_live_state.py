@@ -23,6 +23,20 @@ options:
       - The connection to evaluate C(sshd -T) for (C(user), C(host), C(addr)), so that Match
         blocks apply as they would to that login. Omit to skip sshd.
     type: dict
+  sshd_users:
+    description:
+      - More logins to evaluate C(sshd -T) for (from host localhost, address 127.0.0.1), so that a Match block on
+        their groups shows; only the authentication settings are kept. Needs O(sshd).
+    type: list
+    elements: str
+    default: []
+  listings:
+    description:
+      - Directories whose entries to list - name, owner, mode and time of each, never a content (a directory of
+        secrets, for example).
+    type: list
+    elements: path
+    default: []
   nftables_table:
     description: The nftables table to list, as C(family name) (for example C(inet pmops)). Omit to skip.
     type: str
@@ -119,6 +133,14 @@ EXAMPLES = r"""
     units: [ssh.service, nftables.service, chrony.service]
     sockets: true
   register: live
+
+- name: Who sshd asks for a second factor, and who is enrolled (names only)
+  pmops_live_state:
+    sshd: {user: pmops, host: localhost, addr: 127.0.0.1}
+    sshd_users: [li.wei, zhang.min]
+    listings: [/var/lib/pmops-otp]
+    files: [/etc/pam.d/sshd, /etc/pam.d/pmops-otp]
+  register: live
 """
 
 RETURN = r"""
@@ -131,7 +153,10 @@ state:
       description: The container technology the host runs in (C(podman), C(docker)...), or empty on a machine or VM.
       type: str
     sshd:
-      description: "C(effective) ({key: [values]} from sshd -T, or C(error)), C(config) (owner, group, mode of sshd_config), C(host_keys) (key types whose files exist)."
+      description: >-
+        C(effective) ({key: [values]} from sshd -T, or C(error)), C(config) (owner, group, mode of sshd_config),
+        C(host_keys) (key types whose files exist), C(per_user) ({login: {authenticationmethods,
+        kbdinteractiveauthentication}} for O(sshd_users)).
       type: dict
     nftables:
       description: "C(loaded) (whether the table exists), C(error), C(ruleset) (C(nft -j list table) output)."
@@ -147,6 +172,9 @@ state:
       type: list
     files:
       description: "{path: {exists, type, owner, group, mode, mtime, content?}}"
+      type: dict
+    listings:
+      description: "{directory: {name: {type, owner, group, mode, mtime}}, or null when the directory does not exist}"
       type: dict
     packages:
       description: "{name: version, or null when not installed}"
@@ -306,7 +334,10 @@ def read_packages(module, names: list) -> dict:
     return {name: found.get(name) for name in names}
 
 
-def read_sshd(module, conn: dict) -> dict:
+PER_USER_KEYS = ("authenticationmethods", "kbdinteractiveauthentication")
+
+
+def read_sshd(module, conn: dict, users: list | None = None) -> dict:
     if module.get_bin_path("sshd", opt_dirs=["/usr/sbin"]) is None:
         return {"config": _owner("/etc/ssh/sshd_config"), "host_keys": [], "error": "sshd: not installed"}
     spec = ",".join(f"{k}={conn[k]}" for k in ("user", "host", "addr") if conn.get(k))
@@ -318,7 +349,19 @@ def read_sshd(module, conn: dict) -> dict:
         section["effective"] = parse_sshd_t(out)
     else:
         section["error"] = (err or out).strip()[:500]
+    if users:
+        section["per_user"] = {}
+        for user in users:
+            rc, out, err = module.run_command(["/usr/sbin/sshd", "-T", "-C", f"user={user},host=localhost,addr=127.0.0.1"])
+            effective = parse_sshd_t(out) if rc == 0 else {}
+            section["per_user"][user] = {key: " ".join(effective.get(key, [])) for key in PER_USER_KEYS}
     return section
+
+
+def read_listing(path: str) -> dict | None:
+    if not os.path.isdir(path):
+        return None
+    return {name: _owner(os.path.join(path, name)) for name in sorted(os.listdir(path))}
 
 
 def read_nftables(module, table: str) -> dict:
@@ -363,6 +406,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             sshd=dict(type="dict"),
+            sshd_users=dict(type="list", elements="str", default=[]),
+            listings=dict(type="list", elements="path", default=[]),
             nftables_table=dict(type="str"),
             accounts=dict(type="bool", default=False),
             units=dict(type="list", elements="str", default=[]),
@@ -389,7 +434,7 @@ def main():
     rc, out, err = _run(module, ["systemd-detect-virt", "--container"])
     state = {"container": out.strip() if rc == 0 else "", "now": time.time()}
     if p["sshd"] is not None:
-        state["sshd"] = read_sshd(module, p["sshd"])
+        state["sshd"] = read_sshd(module, p["sshd"], p["sshd_users"])
     if p["nftables_table"]:
         if len(p["nftables_table"].split()) != 2:
             module.fail_json(msg=f"nftables_table must be 'FAMILY NAME' (for example 'inet pmops'), got {p['nftables_table']!r}")
@@ -406,6 +451,8 @@ def main():
     if p["files"] or p["stats"]:
         state["files"] = {path: _owner(path) for path in p["stats"]}
         state["files"].update({path: _owner(path, content=True) for path in p["files"]})
+    if p["listings"]:
+        state["listings"] = {path: read_listing(path) for path in p["listings"]}
     if p["packages"]:
         state["packages"] = read_packages(module, p["packages"])
     if p["unit_properties"]:

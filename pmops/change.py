@@ -73,11 +73,12 @@ def changed_tasks(events: list[dict]) -> dict[str, list[str]]:
 
 def run_recorded(command: str, playbook: str, inventory: str | runner.Inventory, limit: str | None = None,
                  tags: list[str] | None = None, extravars: dict | None = None, verbose: bool = False,
-                 outcome=None) -> tuple[int, dict]:
+                 outcome=None, redact=None) -> tuple[int, dict]:
     """Run a playbook and append its record to the run log: who, when, the git commit, inventory,
     limit, tags, the request (extravars), each host's changed tasks and the result. `outcome`
     (events, started) -> dict adds what the command itself knows (a deploy's report, a patch run's
-    reports); a "result" in it overrides the generic one (a failed deploy: "failed, rolled back")."""
+    reports); a "result" in it overrides the generic one (a failed deploy: "failed, rolled back").
+    redact (text -> text) cleans Ansible's output before it is kept beside the run log."""
     inv = runner.resolve_inventory(inventory)
     facts = _facts(inv.shown, limit, tags)
     log = runlog.path(state_dir())
@@ -88,7 +89,7 @@ def run_recorded(command: str, playbook: str, inventory: str | runner.Inventory,
     try:
         result = runner.run_playbook(playbook, inv, check=False, label=command, limit=limit, tags=tags,
                                      extravars=extravars, verbose=verbose,
-                                     log_path=log.parent / f"{stamp}-{command}.log")
+                                     log_path=log.parent / f"{stamp}-{command}.log", redact=redact)
     except KeyboardInterrupt:
         # An interrupted change is still a change: it is recorded before pmops stops.
         runlog.append(log, dict(facts, command=command, playbook=playbook, request=extravars or {},

@@ -25,6 +25,7 @@ import fnmatch
 import ipaddress
 import json
 import re
+import time
 from collections import defaultdict
 from typing import Callable, Iterable
 
@@ -391,6 +392,66 @@ def backup_accounts(wanted: dict, live: dict) -> Problems:
     members = sorted(n for n, a in accounts.items() if want["group"] in a["groups"] and n not in want["accounts"])
     problems += [f"{n}: in {want['group']}, but not an account of a backup client" for n in members]
     return {"BKP-02": problems}
+
+
+TWO_FACTOR = "publickey,keyboard-interactive:pam"
+
+
+@check("ACC-08")
+def two_factor(wanted: dict, live: dict) -> Problems:
+    """Administrators (people with sudo rights here) log in with key and code, everyone else and
+    the automation account with a key alone (GB/T 22239 8.1.4.1 d): from sshd -T per login, the
+    group, sshd's PAM service and the second factor's stack as they are; each administrator's
+    enrolment is evidence (a name and a date, never the secret)."""
+    tf = (wanted.get("ssh_wanted") or {}).get("two_factor")
+    access, sshd = wanted.get("access_wanted"), live.get("sshd") or {}
+    if not tf or not access or "effective" not in sshd or "accounts" not in live:
+        return {}
+    problems: list[str] = []
+    accounts = live["accounts"]["accounts"]
+    automation = access["automation_user"]
+    if tf["group"] in (accounts.get(automation) or {}).get("groups", []):
+        problems.append(f"{automation} (the automation account) is in {tf['group']}: no playbook can answer a code")
+    methods = " ".join(sshd["effective"].get("authenticationmethods", ["any"]))
+    if methods != "any":
+        problems.append(f"{automation}: sshd asks {methods}, wanted its key alone (any)")
+    per_user = sshd.get("per_user") or {}
+    admins = sorted(p["login"] for p in access["people"] if p.get("two_factor"))
+    for person in sorted(access["people"], key=lambda p: p["login"]):
+        want = TWO_FACTOR if person.get("two_factor") else "any"
+        got = (per_user.get(person["login"]) or {}).get("authenticationmethods") or "nothing (not read)"
+        if got != want:
+            problems.append(f"{person['login']}: sshd asks {got}, wanted {want}"
+                            + (" (sudo rights here: key, then a one-time code)" if want == TWO_FACTOR else ""))
+    canary = (per_user.get(tf["canary"]) or {}).get("authenticationmethods")
+    if canary != TWO_FACTOR:
+        problems.append(f"{tf['canary']} (the two-factor canary): sshd asks {canary or 'nothing'}, wanted {TWO_FACTOR}")
+    includes = [" ".join(line.split()) for line in _lines(_content(live, "/etc/pam.d/sshd")) if line.startswith("@include")]
+    if tf["include"] not in includes or "@include common-auth" not in includes \
+            or includes.index(tf["include"]) > includes.index("@include common-auth"):
+        problems.append(f"/etc/pam.d/sshd: '{tf['include']}' is not before '@include common-auth' "
+                        f"(includes: {', '.join(includes) or 'none'})")
+    have = [line for line in _lines(_content(live, tf["pam_file"])) if not line.startswith("#")]
+    need = [" ".join(line.split()) for line in tf["pam_lines"]]
+    if _content(live, tf["pam_file"]) is None:
+        problems.append(f"{tf['pam_file']}: missing")
+    elif have != need:
+        problems.append(f"{tf['pam_file']}: {' | '.join(have) or '(empty)'}; wanted {' | '.join(need)}")
+    if not (live.get("packages") or {}).get("libpam-google-authenticator"):
+        problems.append("package libpam-google-authenticator is not installed")
+    problems += _owner_mode(live, tf["secret_dir"], "root", "root", "0700")
+    secrets = (live.get("listings") or {}).get(tf["secret_dir"]) or {}
+    notes = []
+    for login in admins:
+        secret = secrets.get(login)
+        if secret and secret.get("exists"):
+            if (secret["owner"], secret["mode"]) not in (("root", "0400"), ("root", "0600")):
+                problems.append(f"{tf['secret_dir']}/{login}: {secret['owner']} {secret['mode']}, wanted root 0400")
+            day = time.strftime("%Y-%m-%d", time.gmtime(secret["mtime"]))
+            notes.append(f"{login}: enrolled (secret of {day})")
+        else:
+            notes.append(f"{login}: not enrolled - cannot log in here until `pmops otp enrol {login}`")
+    return {"ACC-08": problems + [NOTE] + (notes or ["no person has sudo rights here"])}
 
 
 # ------------------------------------------------------------------ files, units, packages
@@ -1149,6 +1210,8 @@ def alarm_record_retention(wanted: dict, live: dict) -> Problems:
 
 # ------------------------------------------------------------------ not applicable
 NOT_APPLICABLE = "not_applicable"
+# Evidence that is not a problem (who is enrolled): after this marker, shown with the verdict.
+NOTE = "note"
 
 
 @check("HARD-01", "HARD-08", "HARD-13", "HARD-15", complete=False)
@@ -1211,10 +1274,14 @@ def verdict(problems: list[str]) -> dict:
     """pass, fail or not_applicable from a control's problems. A problem found before the
     NOT_APPLICABLE marker still fails the control: a file the role writes, changed by hand,
     is drift even where the kernel cannot apply it."""
+    notes: list[str] = []
+    if NOTE in problems:
+        at = problems.index(NOTE)
+        problems, notes = problems[:at], problems[at + 1:]
     if NOT_APPLICABLE in problems:
         at = problems.index(NOT_APPLICABLE)
         real = problems[:at]
         if not real:
             return {"status": "not_applicable", "evidence": problems[at + 1:]}
         problems = real
-    return {"status": "fail" if problems else "pass", "evidence": problems}
+    return {"status": "fail" if problems else "pass", "evidence": problems + notes}

@@ -153,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--to", choices=["side", "original"], default="side",
                          help="side (default): beside the live data; original: over it")
     restore.add_argument("--confirm", action="store_true", help="needed with --to original")
+    otp = commands.add_parser(
+        "otp", help="the second factor of people with sudo rights: enrol a person (key, then a one-time code)",
+        description="enrol LOGIN: on every host of --limit where the access matrix gives LOGIN sudo rights, one "
+                    "one-time-password secret made on a host and copied host to host (never on this machine's disk "
+                    "or in the repository); the key and otpauth URI are shown once, when made. Already enrolled: "
+                    "kept (and given to hosts that lack it). --rotate makes a new one for all (a lost phone). "
+                    + recorded)
+    otp_cmds = otp.add_subparsers(dest="otp_command", metavar="COMMAND", required=True)
+    enrol = otp_cmds.add_parser("enrol", help="give a person their secret on the hosts that ask them for a code")
+    enrol.add_argument("login", metavar="LOGIN", help="the person's login, e.g. li.wei")
+    enrol.add_argument("--rotate", action="store_true", help="a new secret for every host, replacing the old one")
+    add_target(enrol)
     history = commands.add_parser(
         "history", help="list the changes recorded in the run log (applies, deploys, rollbacks, patches, ...)",
         description="List every recorded run (apply, deploy, rollback, patch, backup, restore): when, who, the "
@@ -224,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
             request = ops.restore_request(args.database, args.paths, args.pitr_target, args.snapshot, args.to,
                                           args.confirm)
             return ops.run_restore(args.inventory, args.limit, request, args.verbose)
+        if args.command == "otp":
+            from pmops import operations as ops
+            return ops.run_otp_enrol(args.login, args.rotate, args.inventory, args.limit)
         if args.command == "history":
             from pmops import change
             return change.run_history(args.last, args.verbose, args.as_json, args.verify)

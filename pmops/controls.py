@@ -134,9 +134,10 @@ def with_live(result: dict, live: dict | None) -> dict:
         return dict(result, status="fail", evidence=evidence + [f"in force: {p}" for p in live["evidence"]])
     if live["status"] == "not_applicable" and result["status"] != "fail":
         return dict(result, status="not_applicable", evidence=live["evidence"])
+    notes = live["evidence"] if live["status"] == "pass" else []  # what a passing check records (checks.NOTE)
     if result["status"] == "not_checked":
-        return dict(result, status="pass", evidence=["checked in force only (no task of the control ran)"])
-    return result
+        return dict(result, status="pass", evidence=["checked in force only (no task of the control ran)"] + notes)
+    return dict(result, evidence=result["evidence"] + notes) if notes else result
 
 
 def _status(cid: str, evs: list[dict], unreachable: bool, waiver: dict | None, na: str | None,

@@ -1,4 +1,5 @@
-"""The day-to-day changes through pmops: deploy, rollback, patch, backup and restore.
+"""The day-to-day changes through pmops: deploy, rollback, patch, backup, restore and the
+enrolment of a person's second factor.
 
 Each runs its playbook (plain `ansible-playbook` runs the same ones) and appends a record to
 the run log that `pmops history` lists: who, when, the git commit, inventory, limit, the
@@ -24,6 +25,9 @@ PATCH_REPORTS = CACHE / "patch"
 # What the playbooks accept (they check again, for those who run them directly).
 RELEASE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
 DATABASE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+# The key google-authenticator made (base32), as the enrolment shows it once.
+OTP_KEY = re.compile(r"(key |secret=)[A-Z2-7]{16,}")
 SNAPSHOT = re.compile(r"^(latest|[0-9a-f]{8,64})$")
 PITR_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+([+-][0-9:]+|Z| UTC)?$")
 
@@ -129,4 +133,20 @@ def run_restore(inventory: str, limit: str | None, request: dict, verbose: bool 
 
 def run_restore_drill(inventory: str, limit: str | None = None, verbose: bool = False) -> int:
     rc, _ = run_recorded("restore-drill", "playbooks/restore-drill.yml", inventory, limit, verbose=verbose)
+    return rc
+
+
+def redact_otp_key(text: str) -> str:
+    """The enrolment's output as kept beside the run log: the key is shown once, never kept."""
+    return OTP_KEY.sub(lambda m: m.group(1) + "(shown once, not kept)", text)
+
+
+def run_otp_enrol(login: str, rotate: bool, inventory: str, limit: str | None = None) -> int:
+    """Enrol a person for the second factor (playbooks/otp-enrol.yml). Ansible's output is
+    always shown: it carries the new key, once."""
+    if not LOGIN.match(login):
+        raise PmopsError(f"LOGIN must be a person's login such as li.wei, got {login!r}")
+    rc, _ = run_recorded("otp-enrol", "playbooks/otp-enrol.yml", inventory, limit,
+                         extravars={"otp_person": login, "otp_rotate": rotate}, verbose=True,
+                         redact=redact_otp_key)
     return rc

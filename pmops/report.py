@@ -234,6 +234,15 @@ def render_html(report: dict) -> str:
         for change in data["unclaimed_changes"]:
             out.append(f'<div class="drift"><h3>{e(host)}: would also change (no control of its own)</h3>'
                        f"<pre>{e(change)}</pre></div>")
+    # What a passing control's live check records beside its verdict (who is enrolled for two factors)
+    noted = [(h, cid, r) for h, d in report["hosts"].items() for cid, r in d["controls"].items()
+             if r["status"] == "pass" and r["evidence"] and "live" in r.get("checks", {})]
+    if noted:
+        out.append('<h2>Evidence of passing controls</h2><table id="evidence"><tr><th>host</th><th>control</th>'
+                   "<th>evidence</th></tr>")
+        for host, cid, r in noted:
+            out.append(f"<tr><td>{e(host)}</td><td>{e(cid)}</td><td>{'<br>'.join(e(str(x)) for x in r['evidence'])}</td></tr>")
+        out.append("</table>")
     out.append('<h2>Waived controls</h2><table id="waived"><tr><th>host</th><th>control</th><th>owner</th>'
                "<th>expires</th><th>ticket</th><th>reason</th></tr>")
     for host, data in report["hosts"].items():

@@ -157,8 +157,9 @@ class Result:
 
 def run_playbook(playbook: str, inventory: str | Inventory, *, check: bool, label: str, limit: str | None = None,
                  tags: list[str] | None = None, extravars: dict | None = None, verbose: bool = False,
-                 log_path: Path | None = None, progress: Progress | None = None) -> Result:
-    """Run a playbook of this project; returns the recorded task results and Ansible's output."""
+                 log_path: Path | None = None, progress: Progress | None = None, redact=None) -> Result:
+    """Run a playbook of this project; returns the recorded task results and Ansible's output.
+    redact (text -> text) cleans the output before it is kept in log_path (a secret shown once)."""
     inv = resolve_inventory(inventory)
     import ansible_runner  # imported late: it is slow to import and only some commands need it
 
@@ -187,7 +188,7 @@ def run_playbook(playbook: str, inventory: str | Inventory, *, check: bool, labe
         log = runner.stdout.read() if runner.stdout else ""
         if log_path:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_text(log)
+            log_path.write_text(redact(log) if redact else log)
         return Result(rc=runner.rc, status=runner.status, events=read_events(events_path), stats=runner.stats or {},
                       seconds=round(time.monotonic() - started, 1), log=log)
     finally:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from pmops import lab, runlog
+from pmops import lab, runlog, totp
 from pmops.paths import state_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,15 +39,45 @@ def web_url(host: str = "web-01") -> str:
     return f"https://{address(host)}"
 
 
+TWO_FACTOR_GROUP = "pmops-2fa"
+OTP_DIR = "/var/lib/pmops-otp"
+
+
+def otp_secret(host: str, login: str, enrol: bool = True) -> str | None:
+    """The person's one-time-password secret on host when sshd asks them for a code (they are
+    in the two-factor group), None when it does not. Not enrolled yet: enrolled here on the
+    host, as `pmops otp enrol` does (enrol=False: None)."""
+    proc = as_root(host, totp.secret_shell(login, TWO_FACTOR_GROUP, OTP_DIR, enrol))
+    if proc.returncode in (3, 4):
+        return None
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def person_ssh(host: str, login: str, key: str, code: bool = True) -> tuple[list[str], dict]:
+    """argv (up to user@address) and environment of a fresh login as a person with one of
+    their keys, answering sshd's one-time-code prompt when it asks one (code=False: the key
+    alone, as if the person had no code)."""
+    identity = ["-i", str(PEOPLE / key), "-o", "IdentitiesOnly=yes"]
+    secret = otp_secret(host, login) if code else None
+    options, env = totp.askpass(ROOT / ".lab" / "tmp") if secret else ([], {})
+    argv = ["ssh"] + options + lab.ssh_base()[1:] + identity + [f"{login}@{address(host)}"]
+    return argv, totp.with_code({**os.environ, **env}, secret) if secret else dict(os.environ)
+
+
 def ssh(host: str, *command: str, user: str | None = None, key: str | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess:
+        timeout: float = 120, code: bool = True) -> subprocess.CompletedProcess:
     """A fresh login (host key checking on, no reused connection) running command as given:
     one string is run by the remote shell, several words are quoted for it. As the automation
-    account unless user (and key, a file under .lab/people) say otherwise."""
-    identity = ["-i", str(PEOPLE / key), "-o", "IdentitiesOnly=yes"] if key else []
+    account unless user (and key, a file under .lab/people) say otherwise; a person in the
+    two-factor group answers with the current code of their secret unless code=False."""
     remote = command[0] if len(command) == 1 else shlex.join(command)
-    argv = lab.ssh_base() + identity + [f"{user or topology().user}@{address(host)}"] + ([remote] if command else [])
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if key:
+        argv, env = person_ssh(host, user, key, code=code)
+    else:
+        argv, env = lab.ssh_base() + [f"{user or topology().user}@{address(host)}"], None
+    return subprocess.run(argv + ([remote] if command else []), cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 def sudo(host: str, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ import time
 import yaml
 
 import drillkit
-from drillkit import PEOPLE, ROOT
+from drillkit import ROOT
 
 HOST = "app-01"
 
@@ -51,9 +51,8 @@ def test_a_person_removed_from_the_matrix_loses_access_and_their_session_ends(tm
     access_file.write_text(yaml.safe_dump(matrix, sort_keys=False))
     assert as_person("zhang.min", "zhang.min", "sudo", "-n", "-l", "/usr/bin/systemctl", "restart",
                      "marketing-portal").returncode == 0
-    session = subprocess.Popen(drillkit.lab.ssh_base() + ["-i", str(PEOPLE / "zhang.min"), "-o", "IdentitiesOnly=yes",
-                                                          f"zhang.min@{drillkit.address(HOST)}", "sleep", "300"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    argv, env = drillkit.person_ssh(HOST, "zhang.min", "zhang.min")
+    session = subprocess.Popen(argv + ["sleep", "300"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         time.sleep(3)
         assert session.poll() is None, "the session did not open"

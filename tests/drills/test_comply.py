@@ -92,6 +92,8 @@ CORPUS = [
     ("app-01", "HARD-02", "admin", "passwords that never age", "sed -i 's/^PASS_MAX_DAYS.*/PASS_MAX_DAYS 99999/' /etc/login.defs",
      "! grep -q '^PASS_MAX_DAYS 99999' /etc/login.defs"),
     ("app-01", "BASE-01", "admin", "time sync stopped", "systemctl stop chrony", "systemctl is-active -q chrony"),
+    ("app-01", "ACC-08", "admin", "the second factor taken out of sshd's PAM service",
+     "sed -i '/^@include pmops-otp/d' /etc/pam.d/sshd", "grep -qx '@include pmops-otp' /etc/pam.d/sshd"),
     ("app-01", "APP-01", "admin", "the sandbox loosened by a drop-in",
      "mkdir -p /etc/systemd/system/marketing-portal.service.d && printf '[Service]\\nNoNewPrivileges=no\\n' "
      "> /etc/systemd/system/marketing-portal.service.d/override.conf && systemctl daemon-reload",
@@ -246,12 +248,16 @@ def test_the_drift_corpus_is_caught_by_the_right_controls_and_healed(reports, tm
     assert "uid 0 shared by root, toor" in evidence[("monitor-01", "ACC-07")]
     assert "prometheus-node-exporter.service: inactive" in evidence[("db-01", "MON-01")]
     assert "node target db-01" in evidence[("monitor-01", "MON-01")]
+    assert "'@include pmops-otp' is not before '@include common-auth'" in evidence[("app-01", "ACC-08")]
     assert applied.returncode == 1, "drift remains after the apply: it must not exit 0\n" + applied.stderr[-3000:]
     assert "apply could not put these right" in applied.stderr and named == {(h, c) for h, c, *_ in NAMED}, \
         applied.stderr[-3000:]
     assert healed == {(h, c) for h, c, *_ in CORPUS}, f"not healed: {sorted({(h, c) for h, c, *_ in CORPUS} - healed)}"
     assert code == 0 and false_alarms == set(), out_clean
     assert_compliant_and_reported(reports, clean)
+    # each administrator's enrolment is evidence of ACC-08 (li.wei: sudo rights everywhere)
+    enrolment = " ".join(clean["hosts"]["app-01"]["controls"]["ACC-08"]["evidence"])
+    assert "li.wei: enrolled" in enrolment or "li.wei: not enrolled" in enrolment, enrolment
     history = pmops("history", "--verbose", "--verify", state=state)
     assert history.returncode == 0, history.stderr
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout[:8]

@@ -7,6 +7,7 @@ servers the login half of a test is skipped and the accounts are checked instead
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -16,8 +17,12 @@ import yaml
 
 from conftest import ssh_command
 
+from pmops import totp
+
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN_GROUP = "pmops-people"
+TWO_FACTOR_GROUP = "pmops-2fa"
+OTP_DIR = "/var/lib/pmops-otp"
 KEEP = {"README", "00-pmops-automation", "10-pmops-defaults"}
 
 
@@ -59,10 +64,24 @@ def reach(person: dict, duties: dict, hostvars: dict) -> list[str]:
     return [d for d in person.get("duties", []) if here & set(duties[d]["hosts"])]
 
 
-def login_as(hostvars: dict, person: dict, key: Path, *command: str) -> subprocess.CompletedProcess:
-    argv = ssh_command({**hostvars, "ansible_ssh_private_key_file": str(key)}, person["login"],
-                       "-o", "IdentitiesOnly=yes") + list(command)
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
+def otp_secret(host, login: str) -> str | None:
+    """A person's one-time-password secret when sshd asks them for a code here (members of the
+    two-factor group), enrolled on the host as `pmops otp enrol` would when they are not yet."""
+    proc = host.run(totp.secret_shell(login, TWO_FACTOR_GROUP, OTP_DIR))
+    if proc.rc == 3:
+        return None
+    assert proc.rc == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def login_as(host, hostvars: dict, person: dict, key: Path, *command: str) -> subprocess.CompletedProcess:
+    """A fresh login as the person with one key, with the current one-time code when asked."""
+    secret = otp_secret(host, person["login"])
+    options, env = totp.askpass(ROOT / ".lab" / "tmp") if secret else ([], {})
+    argv = ["ssh"] + options + ssh_command({**hostvars, "ansible_ssh_private_key_file": str(key)}, person["login"],
+                                           "-o", "IdentitiesOnly=yes")[1:] + list(command)
+    env = totp.with_code({**os.environ, **env}, secret) if secret else None
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30, env=env)
 
 
 def test_people_log_in_exactly_where_their_duties_reach(host, hostvars, person, duties):
@@ -75,7 +94,7 @@ def test_people_log_in_exactly_where_their_duties_reach(host, hostvars, person, 
     if not files:
         pytest.skip("no private key of this person on the control node (real servers): accounts checked only")
     for key in files:
-        proc = login_as(hostvars, person, key, "id", "-un")
+        proc = login_as(host, hostvars, person, key, "id", "-un")
         if allowed:
             assert proc.returncode == 0 and proc.stdout.strip() == person["login"], (key.name, proc.stderr)
         else:
@@ -105,9 +124,9 @@ def test_sudo_allows_exactly_the_duty_commands(host, hostvars, person, duties):
             runas = rule.get("runas", "root") if isinstance(rule, dict) else "root"
             if host.run(f"getent passwd {runas}").rc != 0:
                 continue  # the service account comes with its role (postgres with the db tier's role)
-            proc = login_as(hostvars, person, files[0], "sudo", "-n", "-u", runas, "-l", *command.split())
+            proc = login_as(host, hostvars, person, files[0], "sudo", "-n", "-u", runas, "-l", *command.split())
             assert proc.returncode == 0, f"{person['login']} may not run {command} as {runas}: {proc.stderr}"
-    probe = login_as(hostvars, person, files[0], "sudo", "-n", "-l", "/bin/sh")
+    probe = login_as(host, hostvars, person, files[0], "sudo", "-n", "-l", "/bin/sh")
     assert (probe.returncode == 0) == sudo_all, f"{person['login']}: a shell as root must be {'allowed' if sudo_all else 'refused'}"
 
 
@@ -143,9 +162,9 @@ def test_auditors_read_the_logs_without_sudo(host, hostvars, person, duties):
     files = key_files(person)
     if not {"adm", "systemd-journal"} <= extra or not files:
         pytest.skip("no log-reading duty here, or no private key on the control node")
-    journal = login_as(hostvars, person, files[0], "journalctl", "--no-pager", "-q", "-n", "1", "_COMM=sshd")
+    journal = login_as(host, hostvars, person, files[0], "journalctl", "--no-pager", "-q", "-n", "1", "_COMM=sshd")
     assert journal.returncode == 0, journal.stderr
-    logs = login_as(hostvars, person, files[0], "test", "-r", "/var/log/auth.log")
+    logs = login_as(host, hostvars, person, files[0], "test", "-r", "/var/log/auth.log")
     assert logs.returncode == 0, "the adm group reads /var/log"
 
 

@@ -87,9 +87,34 @@ def test_allow_groups_admit_the_automation_account(host, sshd_t, ssh_role, hostv
     if not ssh_role["ssh_allow_groups"]:
         pytest.skip("no AllowGroups set")
     allowed = sshd_t["allowgroups"] if isinstance(sshd_t["allowgroups"], list) else sshd_t["allowgroups"].split()
-    assert allowed == ssh_role["ssh_allow_groups"]
+    two_factor = [ssh_role["ssh_two_factor_group"]] if ssh_role["ssh_two_factor_enabled"] and ssh_role["ssh_two_factor_group"] else []
+    assert allowed == ssh_role["ssh_allow_groups"] + two_factor
     user = hostvars.get("ansible_user") or "root"
     assert set(allowed) & set(host.user(user).groups) or user == "root"
+
+
+def authentication_methods(host, user: str) -> str:
+    out = host.check_output(f"/usr/sbin/sshd -T -C user={user},host=localhost,addr=127.0.0.1")
+    return next(line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("authenticationmethods "))
+
+
+def test_members_of_the_two_factor_group_need_key_and_code_and_the_automation_account_its_key(host, ssh_role, hostvars):
+    """ACC-08 (GB/T 22239 8.1.4.1 d) as sshd and PAM have it in force."""
+    group = ssh_role["ssh_two_factor_group"]
+    if not ssh_role["ssh_two_factor_enabled"] or not group:
+        pytest.skip("two factors turned off")
+    members = [m for m in host.group(group).members] if host.group(group).exists else []
+    assert hostvars.get("ansible_user", "pmops") not in members
+    for member in members:
+        assert authentication_methods(host, member) == "publickey,keyboard-interactive:pam", member
+    assert authentication_methods(host, hostvars.get("ansible_user", "pmops")) == "any"
+    pam = [line.split() for line in host.file("/etc/pam.d/sshd").content_string.splitlines()
+           if line.startswith("@include")]
+    assert pam.index(["@include", "pmops-otp"]) < pam.index(["@include", "common-auth"])
+    otp = host.file("/etc/pam.d/pmops-otp").content_string
+    assert f"pam_google_authenticator.so secret={ssh_role['ssh_two_factor_secret_dir']}/${{USER}} user=root" in otp
+    secrets = host.file(ssh_role["ssh_two_factor_secret_dir"])
+    assert (secrets.user, secrets.group, secrets.mode) == ("root", "root", 0o700)
 
 
 def test_only_the_wanted_host_keys_exist(host, ssh_role):

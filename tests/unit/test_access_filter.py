@@ -137,3 +137,23 @@ def test_an_expired_person_is_revoked_by_the_plan(matrix):
     people, duties = matrix
     plan = pmops_access_plan(people, duties, "db-01", ["pmops", "db"], today="2027-07-01")
     assert "wang.fang" in {r["login"] for r in plan["revoke"]}
+
+
+def test_people_with_sudo_rights_here_join_the_two_factor_group_and_auditors_do_not(matrix):
+    people, duties = matrix
+    plan = pmops_access_plan(people, duties, "app-01", ["pmops", "app"], today=TODAY, two_factor_group="pmops-2fa")
+    logins = {p["login"]: p for p in plan["present"]}
+    assert logins["li.wei"]["two_factor"] and "pmops-2fa" in logins["li.wei"]["groups"]
+    assert logins["zhang.min"]["two_factor"], "a list of sudo commands is sudo rights too"
+    assert not logins["wang.fang"]["two_factor"] and "pmops-2fa" not in logins["wang.fang"]["groups"], \
+        "on app-01 wang.fang is only an auditor (no sudo)"
+    assert "pmops-2fa" in plan["groups"]
+    db = pmops_access_plan(people, duties, "db-01", ["pmops", "db"], today=TODAY, two_factor_group="pmops-2fa")
+    assert next(p for p in db["present"] if p["login"] == "wang.fang")["two_factor"], "the dba duty has sudo on db-01"
+
+
+def test_without_a_two_factor_group_nobody_joins_one(matrix):
+    people, duties = matrix
+    plan = pmops_access_plan(people, duties, "app-01", ["pmops", "app"], today=TODAY)
+    assert not any(p["two_factor"] for p in plan["present"])
+    assert plan["groups"] == [LOGIN_GROUP] + sorted(g for g in plan["groups"] if g.startswith("duty-"))

@@ -100,3 +100,13 @@ def test_callback_diff_text_is_a_short_unified_diff():
     long = cb.diff_text({"before": "", "after": "\n".join(str(i) for i in range(100))})
     assert long.splitlines()[-1].startswith("... (") and len(long.splitlines()) == cb.MAX_DIFF_LINES + 1
     assert cb.diff_text([{"before": "same", "after": "same"}]) == ""
+
+
+def test_what_a_passing_live_check_records_is_kept_as_evidence():
+    live = {"status": "pass", "evidence": ["li.wei: enrolled (secret of 2026-12-01)"]}
+    joined = controls.with_live({"status": "pass", "evidence": []}, live)
+    assert (joined["status"], joined["evidence"], joined["live"]) == ("pass", live["evidence"], "pass")
+    only = controls.with_live({"status": "not_checked", "evidence": []}, live)
+    assert only["status"] == "pass" and only["evidence"][-1] == "li.wei: enrolled (secret of 2026-12-01)"
+    failed = controls.with_live({"status": "pass", "evidence": []}, {"status": "fail", "evidence": ["x"]})
+    assert failed["evidence"] == ["in force: x"]

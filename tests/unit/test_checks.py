@@ -147,6 +147,16 @@ DRIFTS = [
     ("monitor-01", "ACC-07", lambda d: d["live"]["accounts"]["databases"]["passwd"].append(["www2", 33, 33, True]),
      "uid 33 shared by www-data, www2"),
     ("db-01", "ACC-07", lambda d: d["live"]["accounts"]["databases"]["group"].append(["wheel", 0, []]), "group wheel has gid 0"),
+    ("web-01", "ACC-08", lambda d: _file(d, "/etc/pam.d/sshd", d["live"]["files"]["/etc/pam.d/sshd"]["content"]
+                                         .replace("@include pmops-otp\n", "")),
+     "'@include pmops-otp' is not before '@include common-auth'"),
+    ("app-01", "ACC-08", lambda d: _set(d, ["live", "sshd", "per_user", "li.wei", "authenticationmethods"], "any"),
+     "li.wei: sshd asks any, wanted publickey,keyboard-interactive:pam"),
+    ("db-01", "ACC-08", lambda d: d["live"]["accounts"]["accounts"]["pmops"]["groups"].append("pmops-2fa"),
+     "pmops (the automation account) is in pmops-2fa"),
+    ("backup-01", "ACC-08", lambda d: _file(d, "/etc/pam.d/pmops-otp", d["live"]["files"]["/etc/pam.d/pmops-otp"]["content"]
+                                            .replace("user=root", "user=root nullok")),
+     "/etc/pam.d/pmops-otp: "),
     # an empty password is ACC-06's on an unknown account and ACC-07's on any (CIS 7.2.2)
     ("web-01", "ACC-06+ACC-07", lambda d: _account(d, "nopw", 151, "/usr/sbin/nologin", "none"), "no password needed"),
     ("backup-01", "BKP-02", lambda d: d["live"]["accounts"]["authorized_keys"]["bk-web-01"].append(
@@ -375,3 +385,23 @@ def test_the_filter_gives_roles_the_same_verdict():
     db = copy.deepcopy(sample("db-01"))
     _pg(db, "roles", lambda r: r + [{"name": "backdoor", "superuser": False, "login": True}])
     assert pmops_unknown_db_roles(db["live"], db["wanted"]) == ["backdoor"]
+
+
+def test_notes_are_evidence_never_a_failure():
+    assert checks.verdict(["x drifted", checks.NOTE, "li.wei: enrolled"]) == \
+        {"status": "fail", "evidence": ["x drifted", "li.wei: enrolled"]}
+    assert checks.verdict([checks.NOTE, "li.wei: enrolled"]) == {"status": "pass", "evidence": ["li.wei: enrolled"]}
+
+
+def test_each_administrators_enrolment_is_evidence_and_a_loose_secret_fails():
+    data = copy.deepcopy(sample("web-01"))
+    secrets = data["live"]["listings"]["/var/lib/pmops-otp"]
+    secrets["li.wei"] = {"exists": True, "type": "file", "owner": "root", "group": "root", "mode": "0400",
+                         "mtime": 1796169600}
+    result = verdicts(data)["ACC-08"]
+    assert result["status"] == "pass"
+    assert "li.wei: enrolled (secret of 2026-12-02)" in result["evidence"]
+    assert "zhang.min: not enrolled - cannot log in here until `pmops otp enrol zhang.min`" in result["evidence"]
+    secrets["li.wei"]["mode"] = "0644"
+    result = verdicts(data)["ACC-08"]
+    assert result["status"] == "fail" and "/var/lib/pmops-otp/li.wei: root 0644, wanted root 0400" in result["evidence"]

@@ -140,7 +140,7 @@ def test_the_module_documents_itself():
     module = load_module()
     import yaml
     doc = yaml.safe_load(module.DOCUMENTATION)
-    assert set(doc["options"]) == {"sshd", "nftables_table", "accounts", "units", "sockets", "files", "stats",
+    assert set(doc["options"]) == {"sshd", "sshd_users", "listings", "nftables_table", "accounts", "units", "sockets", "files", "stats",
                                    "packages", "probes", "unit_properties", "postgresql", "nginx", "env_files", "endpoints", "monitor"}
     assert set(doc["options"]["probes"]["choices"]) == set(module.PROBES)
     assert doc["attributes"]["check_mode"]["support"] == "full"
@@ -161,6 +161,35 @@ def test_files_stats_and_probes_read_what_is_there_and_never_a_stat_only_files_c
     assert files[str(secret)]["mode"] == "0600" and "content" not in files[str(secret)]
     assert result["state"]["packages"]["dpkg"] and result["state"]["packages"]["no-such-package-here"] is None
     assert "rc" in result["state"]["probes"]["sudoers_valid"]
+
+
+def test_a_listing_names_entries_with_owner_and_mode_never_their_content(capsys, tmp_path):
+    secrets = tmp_path / "otp"
+    secrets.mkdir()
+    (secrets / "li.wei").write_text("JBSWY3DPEHPK3PXP\n")
+    (secrets / "li.wei").chmod(0o400)
+    result = run_module({"listings": [str(secrets), str(tmp_path / "missing")]}, capsys)
+    listing = result["state"]["listings"]
+    assert listing[str(tmp_path / "missing")] is None
+    entry = listing[str(secrets)]["li.wei"]
+    assert entry["mode"] == "0400" and entry["type"] == "file" and "content" not in entry
+    assert "JBSWY3DPEHPK3PXP" not in json.dumps(result)
+
+
+def test_sshd_per_user_keeps_only_the_authentication_settings(capsys, monkeypatch):
+    """sshd -T -C user=... for each login of sshd_users (a Match Group block shows there)."""
+    outputs = {"user=pmops,host=localhost,addr=127.0.0.1": "authenticationmethods any\nport 22\n",
+               "user=li.wei,host=localhost,addr=127.0.0.1":
+                   "authenticationmethods publickey,keyboard-interactive:pam\nkbdinteractiveauthentication yes\nport 22\n"}
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: f"/usr/sbin/{name}")
+    monkeypatch.setattr(basic.AnsibleModule, "run_command",
+                        lambda self, argv, **k: (0, outputs.get(argv[-1], ""), "") if argv[0] == "/usr/sbin/sshd" else (1, "", ""))
+    result = run_module({"sshd": {"user": "pmops", "host": "localhost", "addr": "127.0.0.1"}, "sshd_users": ["li.wei"]},
+                        capsys)
+    sshd = result["state"]["sshd"]
+    assert sshd["effective"]["authenticationmethods"] == ["any"]
+    assert sshd["per_user"] == {"li.wei": {"authenticationmethods": "publickey,keyboard-interactive:pam",
+                                           "kbdinteractiveauthentication": "yes"}}
 
 
 def test_a_program_that_is_not_installed_yet_is_said_so_not_a_failure(capsys, monkeypatch):

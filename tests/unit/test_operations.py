@@ -98,3 +98,26 @@ def test_a_limited_patch_keeps_the_localhost_play_that_names_its_report_director
     monkeypatch.setattr(operations, "run_recorded", run_recorded)
     assert operations.run_patch("inventory/lab", limit) == 0
     assert seen["limit"] == sent
+
+
+def test_an_enrolment_keeps_its_output_but_never_the_key():
+    shown = ("    - 'li.wei: key JLOODX7N7K57W6JRSCMIJMYGCA (time-based, 6 digits, 30 s)'\n"
+             "    - otpauth://totp/pmops:li.wei?secret=JLOODX7N7K57W6JRSCMIJMYGCA&issuer=pmops&period=30&digits=6\n")
+    kept = operations.redact_otp_key(shown)
+    assert "JLOODX7N7K57W6JRSCMIJMYGCA" not in kept
+    assert kept.count("(shown once, not kept)") == 2 and "li.wei" in kept
+
+
+def test_an_enrolment_runs_its_playbook_with_the_login_and_shows_ansibles_output(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(operations, "run_recorded", lambda *a, **k: seen.update(args=a, **k) or (0, {}))
+    assert operations.run_otp_enrol("li.wei", True, "inventory/lab", "app") == 0
+    assert seen["args"][:2] == ("otp-enrol", "playbooks/otp-enrol.yml")
+    assert seen["extravars"] == {"otp_person": "li.wei", "otp_rotate": True}
+    assert seen["verbose"] is True and seen["redact"] is operations.redact_otp_key
+
+
+@pytest.mark.parametrize("login", ["Li.Wei", "li wei", "", "-rf"])
+def test_an_enrolment_refuses_a_malformed_login_before_ansible_starts(login):
+    with pytest.raises(PmopsError, match="LOGIN must be a person's login"):
+        operations.run_otp_enrol(login, False, "inventory/lab")

@@ -16,7 +16,7 @@ PMOPS = ROOT / "pmops"
 LAYERS = {
     "base": {"pmops", "pmops.paths"},
     "libraries": {"pmops.checks", "pmops.topology", "pmops.plan", "pmops.runlog", "pmops.load", "pmops.pytest_results",
-                  "pmops.monitoring"},
+                  "pmops.monitoring", "pmops.totp"},
     "engines": {"pmops.runner", "pmops.controls", "pmops.report"},
     "commands": {"pmops.cli", "pmops.__main__", "pmops.comply", "pmops.change", "pmops.operations", "pmops.lab",
                  "pmops.status"},

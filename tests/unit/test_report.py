@@ -136,6 +136,13 @@ def test_html_shows_scores_drift_waivers_and_the_chart_escaped():
     assert page.count('class="point"') == 2 and "<polyline" in page
 
 
+def test_html_lists_what_a_passing_live_check_records():
+    enrolled = {"status": "pass", "evidence": ["li.wei: enrolled (secret of 2026-12-01)"], "live": "pass"}
+    page = report.render_html(build({"h1": host({"ACC-04": enrolled, "SSH-01": "pass", "NET-01": "pass"})}))
+    assert 'id="evidence"' in page and "li.wei: enrolled (secret of 2026-12-01)" in page
+    assert "SSH-01 evidence" not in page, "only evidence a live check recorded"
+
+
 def test_write_makes_the_three_files(tmp_path):
     r = build({"h1": host({"SSH-01": "pass", "ACC-04": "pass", "NET-01": "pass"})})
     paths = report.write(r, tmp_path / "x")
