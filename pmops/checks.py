@@ -1208,6 +1208,75 @@ def alarm_record_retention(wanted: dict, live: dict) -> Problems:
     return {"MON-06": problems}
 
 
+# ------------------------------------------------------------------ malicious code
+SIGNATURE_FILE = re.compile(r".+\.(cvd|cld|hdb|hsb|ndb|ldb|yara)$")
+# A daily scan plus its random delay: two missed runs (as the alert MalwareScanStale).
+SCAN_MAX_AGE = 50 * 3600
+
+
+def _day(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+
+
+@check("MAL-01")
+def malicious_code(wanted: dict, live: dict) -> Problems:
+    """ClamAV in force (GB/T 22239 8.1.4.5): installed, signatures there (and fresh where a
+    mirror updates them), the daily scan enabled and run to its end within two days, and an
+    empty quarantine (a file there is an incident a person reviews). The last scan and the
+    signatures are evidence of a pass."""
+    want = wanted.get("antimalware_wanted")
+    if not want or "units" not in live:
+        return {}
+    problems: list[str] = []
+    packages = live.get("packages") or {}
+    problems += [f"package {p} is not installed" for p in ("clamav",) if not packages.get(p)]
+    listings = live.get("listings") or {}
+    db = {n: e for n, e in (listings.get(want["db_dir"]) or {}).items() if SIGNATURE_FILE.match(n) and e.get("exists")}
+    if not db:
+        problems.append(f"{want['db_dir']}: no signature file: the scanner finds nothing")
+    elif want["selftest"] not in db:
+        problems.append(f"{want['db_dir']}/{want['selftest']}: missing (the self-test signature)")
+    newest = max((e.get("mtime", 0) for e in db.values()), default=0)
+    now = live.get("now", 0)
+    notes = []
+    if want["updates"]:
+        problems += _unit_state(live, want["freshclam_unit"])
+        conf = _content(live, "/etc/clamav/freshclam.conf") or ""
+        if f"PrivateMirror {want['mirror']}" not in _lines(conf):
+            problems.append(f"/etc/clamav/freshclam.conf: no 'PrivateMirror {want['mirror']}'")
+        limit = int(want["signature_max_age_days"]) * 86400
+        if db and now - newest > limit:
+            problems.append(f"signatures last written {_day(newest)}, over {want['signature_max_age_days']} days ago: "
+                            f"updates from {want['mirror']} stopped")
+        notes.append(f"signature updates: freshclam from {want['mirror']}")
+    else:
+        if _unit(live, want["freshclam_unit"]).get("active") == "active":
+            problems.append(f"{want['freshclam_unit']}: active, but no mirror is set: it tries public mirrors the servers cannot reach")
+        notes.append("signature updates: none (antimalware_mirror is not set): the role's and the organisation's own signatures only")
+    if db:
+        notes.append(f"signature files: {', '.join(sorted(db))} (newest {_day(newest)})")
+    if want["scan"]:
+        problems += _unit_state(live, want["timer"])
+        metrics = metric_values(_content(live, want["metrics"]))
+        last = metrics.get("pmops_malware_scan_last_success_timestamp_seconds", 0)
+        if not _file(live, want["metrics"]).get("exists"):
+            problems.append(f"{want['metrics']}: missing: no scan has run")
+        elif metrics.get("pmops_malware_scan_last_run_success") != 1:
+            problems.append("the last scan failed (pmops_malware_scan_last_run_success 0): see journalctl -t pmops-malware")
+        elif now - last > SCAN_MAX_AGE:
+            problems.append(f"the last scan that ran to its end was at {_day(last)}, over 50 hours ago")
+        if last:
+            notes.append(f"last scan {_day(last)}: {metrics.get('pmops_malware_scan_files', 0):.0f} files, "
+                         f"{metrics.get('pmops_malware_scan_found', 0):.0f} found, "
+                         f"{metrics.get('pmops_malware_signatures', 0):.0f} signatures loaded")
+    problems += _owner_mode(live, want["quarantine_dir"], "root", "root", "0700")
+    quarantined = sorted(listings.get(want["quarantine_dir"]) or {})
+    if quarantined:
+        problems.append(f"{want['quarantine_dir']}: {len(quarantined)} file(s) quarantined, waiting for a person's review: "
+                        f"{', '.join(quarantined[:5])}{' ...' if len(quarantined) > 5 else ''}")
+    return {"MAL-01": problems + [NOTE] + notes}
+
+
 # ------------------------------------------------------------------ not applicable
 NOT_APPLICABLE = "not_applicable"
 # Evidence that is not a problem (who is enrolled): after this marker, shown with the verdict.

@@ -6,7 +6,7 @@
 - lanes: two lanes side by side (pytest-xdist, `--dist loadgroup`), each a set of hosts no
   drill of the other lane touches, changes, stops or loads:
   web-01 (the audit, the firewall's refusal and a restart, the host stopped for its alerts, a
-  person's second factor and its canary, and the plans, which also plan app-02: the one host no lane's drill touches) and
+  person's second factor and its canary, a malware test file, and the plans, which also plan app-02: the one host no lane's drill touches) and
   db-01, backup-01, app-01, monitor-01 (backups and restores, a person's access, sshd
   lockouts, the portal stopped and a backup made stale for their alerts). The lanes take about as long as each other: move a drill file between them
   (and its HOST) when `--durations` says one lane waits for the other.
@@ -34,6 +34,7 @@ DRILLS = {
     "test_audit_only.py": ("lanes", "web-01"),
     "test_plan.py": ("lanes", "web-01"),
     "test_two_factor.py": ("lanes", "web-01"),
+    "test_malware.py": ("lanes", "web-01"),
     "test_backup.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_access_drills.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_ssh_lockout.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),

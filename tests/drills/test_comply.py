@@ -152,6 +152,8 @@ CORPUS = [
     ("backup-01", "BASE-02", "upgrade", "a volatile journal",
      "sed -i 's/^Storage=.*/Storage=volatile/' /etc/systemd/journald.conf.d/60-pmops.conf",
      "grep -q Storage=persistent /etc/systemd/journald.conf.d/60-pmops.conf"),
+    ("backup-01", "MAL-01", "admin", "the daily malware scan switched off", "systemctl disable --now pmops-malware-scan.timer",
+     "systemctl is-enabled -q pmops-malware-scan.timer && systemctl is-active -q pmops-malware-scan.timer"),
     ("backup-01", "HARD-05", "admin", "sudo without a pseudo-terminal", "sed -i '/use_pty/d' /etc/sudoers.d/10-pmops-defaults",
      "grep -q use_pty /etc/sudoers.d/10-pmops-defaults"),
     ("monitor-01", "ACC-06", "intruder", "a second uid 0 with a password",
@@ -249,6 +251,7 @@ def test_the_drift_corpus_is_caught_by_the_right_controls_and_healed(reports, tm
     assert "prometheus-node-exporter.service: inactive" in evidence[("db-01", "MON-01")]
     assert "node target db-01" in evidence[("monitor-01", "MON-01")]
     assert "'@include pmops-otp' is not before '@include common-auth'" in evidence[("app-01", "ACC-08")]
+    assert "pmops-malware-scan.timer: inactive, wanted active" in evidence[("backup-01", "MAL-01")]
     assert applied.returncode == 1, "drift remains after the apply: it must not exit 0\n" + applied.stderr[-3000:]
     assert "apply could not put these right" in applied.stderr and named == {(h, c) for h, c, *_ in NAMED}, \
         applied.stderr[-3000:]

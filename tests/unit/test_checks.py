@@ -94,6 +94,7 @@ def _pg(data, key, value):
 
 
 SECURITY_PROM = "/var/lib/prometheus/node-exporter/pmops_security.prom"
+MALWARE_PROM = "/var/lib/prometheus/node-exporter/pmops_malware.prom"
 
 
 def _drop_metric(data, path, name):
@@ -147,6 +148,18 @@ DRIFTS = [
     ("monitor-01", "ACC-07", lambda d: d["live"]["accounts"]["databases"]["passwd"].append(["www2", 33, 33, True]),
      "uid 33 shared by www-data, www2"),
     ("db-01", "ACC-07", lambda d: d["live"]["accounts"]["databases"]["group"].append(["wheel", 0, []]), "group wheel has gid 0"),
+    ("web-01", "MAL-01", lambda d: _set(d, ["live", "units", "pmops-malware-scan.timer", "active"], "inactive"),
+     "pmops-malware-scan.timer: inactive, wanted active"),
+    ("app-01", "MAL-01", lambda d: _set(d, ["live", "listings", "/var/lib/pmops-quarantine", "invoice.pdf.exe"],
+                                        {"exists": True, "type": "file", "owner": "root", "mode": "0644"}),
+     "1 file(s) quarantined, waiting for a person's review: invoice.pdf.exe"),
+    ("db-01", "MAL-01", lambda d: _file(d, MALWARE_PROM, d["live"]["files"][MALWARE_PROM]["content"]
+                                        .replace("pmops_malware_scan_last_run_success 1", "pmops_malware_scan_last_run_success 0")),
+     "the last scan failed"),
+    ("backup-01", "MAL-01", lambda d: _set(d, ["live", "listings", "/var/lib/clamav"], {}),
+     "/var/lib/clamav: no signature file: the scanner finds nothing"),
+    ("monitor-01", "MAL-01", lambda d: _set(d, ["live", "units", "clamav-freshclam.service", "active"], "active"),
+     "clamav-freshclam.service: active, but no mirror is set"),
     ("web-01", "ACC-08", lambda d: _file(d, "/etc/pam.d/sshd", d["live"]["files"]["/etc/pam.d/sshd"]["content"]
                                          .replace("@include pmops-otp\n", "")),
      "'@include pmops-otp' is not before '@include common-auth'"),
@@ -405,3 +418,20 @@ def test_each_administrators_enrolment_is_evidence_and_a_loose_secret_fails():
     secrets["li.wei"]["mode"] = "0644"
     result = verdicts(data)["ACC-08"]
     assert result["status"] == "fail" and "/var/lib/pmops-otp/li.wei: root 0644, wanted root 0400" in result["evidence"]
+
+
+def test_the_last_scan_and_the_signatures_are_evidence_of_malicious_code_prevention():
+    result = verdicts(sample("web-01"))["MAL-01"]
+    assert result["status"] == "pass"
+    text = "\n".join(result["evidence"])
+    assert "signature updates: none (antimalware_mirror is not set)" in text
+    assert "signature files: pmops-selftest.hdb" in text and "0 found" in text
+
+
+def test_with_a_mirror_old_signatures_and_a_stopped_freshclam_fail():
+    data = copy.deepcopy(sample("web-01"))
+    data["wanted"]["antimalware_wanted"].update(updates=True, mirror="http://mirror.example.internal")
+    data["live"]["listings"]["/var/lib/clamav"]["pmops-selftest.hdb"]["mtime"] = data["live"]["now"] - 4 * 86400
+    problems = " ".join(verdicts(data)["MAL-01"]["evidence"])
+    assert "clamav-freshclam.service: " in problems and "no 'PrivateMirror http://mirror.example.internal'" in problems
+    assert "over 3 days ago: updates from http://mirror.example.internal stopped" in problems
