@@ -78,6 +78,14 @@ def sshd(wanted: dict, live: dict) -> Problems:
             value = " ".join(effective.get(key, []))
         if str(value) != str(setting["want"]):
             problems[cid].append(f"{key}: effective {value or '(unset)'}, wanted {setting['want'] or '(unset)'}")
+    banner = want.get("banner_text")
+    if banner and "SSH-08" in problems and "files" in live:
+        # CIS 1.6.3: the text shown before an SSH login names no system
+        text = _content(live, "/etc/issue.net")
+        if text is None or text.strip() != banner.strip():
+            problems["SSH-08"].append("/etc/issue.net: not the legal banner")
+        if re.search(r"\\[mrsv]", text or ""):
+            problems["SSH-08"].append("/etc/issue.net: names the system (getty escapes \\m \\r \\s \\v)")
     types = want.get("host_key_types")
     if types:
         have, need = set(state.get("host_keys", [])), set(types)
@@ -548,6 +556,35 @@ def baseline(wanted: dict, live: dict) -> Problems:
 
 
 # ------------------------------------------------------------------ hardening
+def _settings(text: str | None) -> dict[str, str]:
+    """`key = value` lines (pwquality.conf, faillock.conf) to {key: value}; a bare word is a
+    flag, {word: ""}. Comments and blank lines are skipped."""
+    out = {}
+    for line in _lines(text):
+        if line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        out[key.strip()] = value.strip() if sep else ""
+    return out
+
+
+def _pam_password_lines(password: list[str]) -> list[str]:
+    """common-password: pam_pwhistory and pam_unix take the password pwquality accepted
+    (use_authtok), history holds for root too, pam_unix hashes with yescrypt and keeps no
+    history of its own (CIS 5.3.3.3.2-3, 5.3.3.4.2-4)."""
+    problems = []
+    history = [line.split() for line in password if "pam_pwhistory.so" in line]
+    unix = [line.split() for line in password if "pam_unix.so" in line]
+    for words, need in ((history, ("use_authtok", "enforce_for_root")), (unix, ("use_authtok", "yescrypt"))):
+        module = "pam_pwhistory.so" if words is history else "pam_unix.so"
+        if not words:
+            problems.append(f"/etc/pam.d/common-password: no {module}")
+        problems += [f"/etc/pam.d/common-password: {module} without {w}" for line in words for w in need if w not in line]
+    problems += [f"/etc/pam.d/common-password: pam_unix.so keeps its own history ({w})"
+                 for line in unix for w in line if w.startswith("remember=")]
+    return problems
+
+
 def _login_defs(text: str | None) -> dict[str, str]:
     return dict(line.split(None, 1) for line in _lines(text) if len(line.split(None, 1)) == 2)
 
@@ -664,9 +701,17 @@ def hardening(wanted: dict, live: dict) -> Problems:
             problems.append("/etc/pam.d/common-password: pam_pwquality.so is not requisite")
         if not any(f"pam_pwhistory.so use_authtok remember={want['password_history']}" in line for line in password):
             problems.append(f"/etc/pam.d/common-password: pam_pwhistory does not remember {want['password_history']}")
-        problems += _need_lines(live, "/etc/security/pwquality.conf",
-                                [f"minlen = {want['password_min_length']}", f"minclass = {want['password_min_classes']}"])
-        problems += _need_lines(live, "/etc/security/faillock.conf", [f"deny = {want['faillock_deny']}"])
+        problems += _pam_password_lines(password)
+        for path, settings, flags in (("/etc/security/pwquality.conf", want.get("pwquality") or {}, ["enforce_for_root"]),
+                                      ("/etc/security/faillock.conf", want.get("faillock") or {}, [])):
+            have = _settings(_content(live, path))
+            problems += [f"{path}: {key} = {have.get(key, '(not set)')}, wanted {value}"
+                         for key, value in settings.items() if have.get(key) != str(value)]
+            problems += [f"{path}: no {flag}" for flag in flags if flag not in have]
+        if not any(line.startswith("auth [success=1 default=ignore] pam_unix.so") for line in auth):
+            problems.append("/etc/pam.d/common-auth: pam_unix.so is not the password check")
+        problems += [f"package {p} is not installed" for p in ("libpam-modules", "libpam-pwquality")
+                     if "packages" in live and not live["packages"].get(p)]
         problems += [f"{m}: missing, so the PAM stack cannot load it" for m in
                      ("/usr/lib/x86_64-linux-gnu/security/pam_faillock.so", "/usr/lib/x86_64-linux-gnu/security/pam_pwquality.so",
                       "/usr/lib/x86_64-linux-gnu/security/pam_pwhistory.so") if not _file(live, m).get("exists")]

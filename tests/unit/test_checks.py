@@ -127,6 +127,8 @@ DRIFTS = [
     ("web-01", "SSH-07", lambda d: _sshd(d, "allowtcpforwarding", "yes"), "allowtcpforwarding"),
     ("web-01", "SSH-08", lambda d: _sshd(d, "banner", "none"), "banner: effective none"),
     ("web-01", "SSH-09", lambda d: _set(d, ["live", "sshd", "config", "mode"], "0666"), "root 0666"),
+    ("db-01", "SSH-08", lambda d: _file(d, "/etc/issue.net", "Debian GNU/Linux 12 \\n \\l\n"), "/etc/issue.net: not the legal banner"),
+    ("app-01", "SSH-08", lambda d: _append(d, "/etc/issue.net", "Kernel \\r on \\m\n"), "/etc/issue.net: names the system"),
     ("web-01", "NET-01", lambda d: _nft_rule(d, 5432), "loaded but not in the policy: tcp dport 5432 accept"),
     ("web-01", "NET-01", lambda d: _set(d, ["live", "nftables"], {"loaded": False, "error": "No such file"}),
      "rule set is not loaded"),
@@ -191,6 +193,15 @@ DRIFTS = [
     ("web-01", "HARD-10", lambda d: _set(d, ["live", "packages", "telnet"], "0.17+2.4"), "telnet"),
     ("web-01", "HARD-11", lambda d: _set(d, ["live", "units", "apt-daily-upgrade.timer", "calendar"], "*-*-* 6,18:00"),
      "wanted the window"),
+    ("db-01", "HARD-12", lambda d: _file(d, "/etc/security/pwquality.conf", d["live"]["files"]["/etc/security/pwquality.conf"]
+                                         ["content"].replace("difok = 5", "difok = 1")),
+     "/etc/security/pwquality.conf: difok = 1, wanted 5"),
+    ("app-01", "HARD-12", lambda d: _file(d, "/etc/pam.d/common-password", d["live"]["files"]["/etc/pam.d/common-password"]
+                                          ["content"].replace("yescrypt", "sha512 remember=5")),
+     "pam_unix.so keeps its own history (remember=5)"),
+    ("monitor-01", "HARD-12", lambda d: _file(d, "/etc/security/faillock.conf", d["live"]["files"]["/etc/security/faillock.conf"]
+                                              ["content"].replace("unlock_time = 900", "unlock_time = 0")),
+     "/etc/security/faillock.conf: unlock_time = 0, wanted 900"),
     ("web-01", "HARD-12", lambda d: _file(d, "/etc/pam.d/common-auth", "auth [success=1 default=ignore] pam_unix.so nullok\n"),
      "pam_faillock.so preauth"),
     ("web-01", "HARD-13", lambda d: _file(d, "/etc/audit/rules.d/50-pmops.rules", ""), "-k identity"),
