@@ -255,7 +255,9 @@ def _reaches(duty: Mapping, host: str, group_names) -> bool:
 def _sudo_lines(duty_name: str, sudo) -> list[str]:
     group = "%" + duty_group(duty_name)
     if sudo == "all":
-        return [f"{group} ALL=(ALL:ALL) NOPASSWD: ALL"]
+        # EXEC: every command may start others (a root shell would be useless under the
+        # hardening role's `Defaults noexec`); a list of commands keeps noexec
+        return [f"{group} ALL=(ALL:ALL) NOPASSWD:EXEC: ALL"]
     if not sudo or sudo == "none":
         return []
     by_runas: dict[str, list[str]] = {}

@@ -67,7 +67,31 @@ def pmops_unknown_db_roles(state, wanted) -> list[str]:
     return checks.unknown_db_roles(wanted, state)
 
 
+def pmops_password_fixes(state, days, inactive) -> dict[str, list[str]]:
+    """Accounts whose usable password a converge must age ({age: [...]}) or whose last change
+    is dated in the future ({future: [...]}) (HARD-02)."""
+    if not isinstance(state, dict) or not isinstance(days, dict):
+        raise AnsibleFilterError("pmops_password_fixes needs the live state (a dict) and the password days (a dict)")
+    return checks.password_fixes(state, days, int(inactive))
+
+
+def pmops_system_login_shells(state) -> list[str]:
+    """System accounts that still have a login shell (ACC-06, CIS 5.4.2.7)."""
+    if not isinstance(state, dict):
+        raise AnsibleFilterError("pmops_system_login_shells needs the live state (a dict)")
+    return checks.system_login_shells(state)
+
+
+def pmops_home_fixes(state) -> dict[str, list]:
+    """Homes to make private, dot files to remove or close to others (ACC-07, CIS 7.2.9-7.2.10)."""
+    if not isinstance(state, dict) or not isinstance(state.get("accounts"), dict):
+        raise AnsibleFilterError("pmops_home_fixes needs the live state's accounts section (a dict)")
+    return checks.home_fixes(state["accounts"])
+
+
 class FilterModule:
     def filters(self):
         return {"pmops_drift": pmops_drift, "pmops_unknown_accounts": pmops_unknown_accounts,
+                "pmops_password_fixes": pmops_password_fixes, "pmops_system_login_shells": pmops_system_login_shells,
+                "pmops_home_fixes": pmops_home_fixes,
                 "pmops_unknown_db_roles": pmops_unknown_db_roles}

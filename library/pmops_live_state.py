@@ -92,10 +92,17 @@ options:
     description:
       - Fixed read-only probes, by name - C(login_shell) (umask and TMOUT of a login shell),
         C(sudoers_valid) (C(visudo -c)), C(setid_scan) (set-id and world-writable files on the root
-        file system), C(chrony_sources) (C(chronyc -n sources)).
+        file system), C(chrony_sources) (C(chronyc -n sources)), C(root_path) (root's login PATH and
+        the owner and mode of each of its directories), C(sudo_noauth) (sudoers lines with
+        C(!authenticate)), C(chronyd_user) (the user chronyd runs as), C(apt_sources) (apt's sources, a legacy
+        keyring, settings that let unsigned packages in), C(nft_tables) (C(nft list
+        tables), then any iptables-legacy rule), C(wireless) (wireless interfaces and their driver modules), C(pam_version) (the
+        PAM packages against version 1.5.2-6), C(log_scan) (files under /var/log a group or others
+        may write or others read).
     type: list
     elements: str
-    choices: [login_shell, sudoers_valid, setid_scan, chrony_sources]
+    choices: [login_shell, sudoers_valid, setid_scan, chrony_sources, root_path, sudo_noauth, chronyd_user, nft_tables,
+              wireless, pam_version, log_scan, apt_sources]
     default: []
   endpoints:
     description:
@@ -162,7 +169,7 @@ state:
       description: "C(loaded) (whether the table exists), C(error), C(ruleset) (C(nft -j list table) output)."
       type: dict
     accounts:
-      description: "C(accounts) ({name, uid, gid, home, shell, login_shell, password (none, locked, set), expires, groups}), C(groups), C(authorized_keys) ({account: [lines]}), C(sudoers_d) (file names)."
+      description: "C(accounts) ({name, uid, gid, home, shell, login_shell, password (none, locked, set), expires, changed, min, max, warn, inactive, groups}), C(groups), C(authorized_keys) ({account: [lines]}), C(sudoers_d) (file names), C(homes) ({account that can log in: {exists, type, owner, group, mode, dotfiles: {name: {type, owner, group, mode}}}})."
       type: dict
     units:
       description: "{unit: {load, active, sub, enabled}}"
@@ -236,6 +243,29 @@ PROBES = {
                    "\\( -type f -perm /6000 -printf 'setid %p\\n' \\) -o \\( -type f -perm -0002 -printf 'writable %p\\n' \\) "
                    "-o \\( -type d -perm -0002 ! -perm -1000 -printf 'unsticky %p\\n' \\)"],
     "chrony_sources": ["chronyc", "-n", "sources"],
+    # root's login PATH, then each of its directories as 'owner mode path' (CIS 5.4.2.5)
+    "root_path": ["bash", "-lc", "echo \"$PATH\"; IFS=:; for d in $PATH; do stat -Lc '%U %a %n' -- \"${d:-(empty)}\" 2>&1; done"],
+    # any sudoers line that turns re-authentication off (CIS 5.2.5); grep exits 1 for none
+    "sudo_noauth": ["grep", "-rEn", "^[^#]*!authenticate", "/etc/sudoers", "/etc/sudoers.d"],
+    "chronyd_user": ["ps", "-C", "chronyd", "-o", "user="],
+    # apt's sources as 'file:line' (comments left out), a legacy keyring, and any setting that
+    # lets unsigned packages in (CIS 1.2.1.1-1.2.1.2)
+    "apt_sources": ["bash", "-c", "grep -rHEv '^[[:space:]]*(#|$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null; "
+                    "[ -s /etc/apt/trusted.gpg ] && echo 'legacy-keyring: /etc/apt/trusted.gpg'; "
+                    "apt-config dump | grep -iE '(AllowUnauthenticated|Allow-Insecure|Allow-Weak|Allow-Downgrade-To-Insecure)' "
+                    "| grep -i '\"true\"' | sed 's/^/apt-config: /'; true"],
+    # the nftables tables in force, then any iptables-legacy rule (CIS 4.2.3)
+    "nft_tables": ["bash", "-c", "PATH=/usr/sbin:/sbin:$PATH; nft list tables || exit 2; "
+                   "if command -v iptables-legacy-save >/dev/null; then iptables-legacy-save 2>/dev/null | grep '^-A' || true; fi"],
+    # wireless interfaces as 'interface driver-module' (CIS 3.1.2); none prints nothing
+    "wireless": ["bash", "-c", "for d in /sys/class/net/*/wireless; do [ -e \"$d\" ] || continue; i=${d%/wireless}; "
+                 "m=$(readlink -f \"$i/device/driver/module\"); echo \"${i##*/} ${m##*/}\"; done"],
+    # the PAM packages against the benchmark's minimum version (CIS 5.3.1.1)
+    "pam_version": ["bash", "-c", "for p in libpam-runtime libpam-modules libpam-modules-bin; do "
+                    "v=$(dpkg-query -W -f='${Version}' \"$p\" 2>/dev/null); if dpkg --compare-versions \"${v:-0}\" ge 1.5.2-6; "
+                    "then echo \"ok $p $v\"; else echo \"old $p ${v:-none}\"; fi; done"],
+    # log files a group or others may write, or others read (CIS 6.2.2.1, 6.2.1.1.2)
+    "log_scan": ["find", "/var/log", "-type", "f", "-perm", "/0137", "-printf", "%m %u %g %p\\n"],
 }
 
 
@@ -276,7 +306,8 @@ def _run(module, argv: list):
     path = module.get_bin_path(argv[0], opt_dirs=["/usr/sbin", "/sbin"])
     if path is None:
         return None, "", f"{argv[0]}: not installed"
-    return module.run_command([path] + argv[1:])
+    # no expansion of $VAR or ~ here: the probes are shell text for the host's own shell
+    return module.run_command([path] + argv[1:], expand_user_and_vars=False)
 
 
 PG_QUERY = """SELECT json_build_object(
@@ -384,6 +415,22 @@ def read_accounts() -> dict:
             keys[name] = [line.strip() for line in _read(path).splitlines()
                           if line.strip() and not line.lstrip().startswith("#")]
     section["authorized_keys"] = keys
+    # CIS 7.2.9-7.2.10: the home of every interactive account (its shell is one of
+    # /etc/shells: not sync's /bin/sync), and the dot files in it
+    shells = {line.strip() for line in _read("/etc/shells").splitlines() if line.strip().startswith("/")}
+    homes = {}
+    for name, acc in sorted(section["accounts"].items()):
+        if not acc["login_shell"] or acc["shell"] not in shells or not acc["home"]:
+            continue
+        home = _owner(acc["home"])
+        if home.get("type") == "directory":
+            try:
+                entries = sorted(os.listdir(acc["home"]))
+            except OSError:
+                entries = []
+            home["dotfiles"] = {e: _owner(os.path.join(acc["home"], e)) for e in entries if e.startswith(".")}
+        homes[name] = home
+    section["homes"] = homes
     section["sudoers_d"] = sorted(os.listdir("/etc/sudoers.d")) if os.path.isdir("/etc/sudoers.d") else []
     return section
 

@@ -48,16 +48,23 @@ def password_state(field: str) -> str:
     return "set"
 
 
+def _days(field: str) -> int | None:
+    field = field.strip()
+    return int(field) if field.lstrip("-").isdigit() else None
+
+
 def parse_shadow(text: str) -> dict[str, dict]:
-    """/etc/shadow to {name: {password, expires}} (expires: days since 1970, or None)."""
+    """/etc/shadow to {name: {password, expires, changed, min, max, warn, inactive}}: the
+    password's state (never its value), the day of its last change and the day the account
+    expires (days since 1970), the ageing fields in days; None for an empty field."""
     entries = {}
     for line in text.splitlines():
         fields = line.split(":")
         if len(fields) < 8:
             continue
-        expires = fields[7].strip()
-        entries[fields[0]] = {"password": password_state(fields[1]),
-                              "expires": int(expires) if expires.lstrip("-").isdigit() else None}
+        entries[fields[0]] = {"password": password_state(fields[1]), "expires": _days(fields[7]),
+                              "changed": _days(fields[2]), "min": _days(fields[3]), "max": _days(fields[4]),
+                              "warn": _days(fields[5]), "inactive": _days(fields[6])}
     return entries
 
 

@@ -169,7 +169,10 @@ def wanted_nft_rules(want: dict) -> dict[str, list[str]]:
     lines = ["hook input policy drop",
              "ct state established,related accept",
              "ct state invalid drop",
-             "iif lo accept"]
+             "iif lo accept",
+             # loopback addresses only on lo (CIS 4.2.6)
+             "iif != lo ip saddr 127.0.0.0/8 drop",
+             "iif != lo ip6 saddr ::1 drop"]
     if want.get("icmp", True):
         lines += ["meta l4proto icmp limit rate 50/second accept", "meta l4proto ipv6-icmp accept"]
     lines += [f"tcp dport {ssh} ip saddr @ssh_from_v4 accept comment \"ssh: admin networks and control node\"",
@@ -213,6 +216,24 @@ def nftables(wanted: dict, live: dict) -> Problems:
         if not extra and not missing and have.get(chain) != need.get(chain) and chain != "sets":
             problems.append(f"{chain}: the rules are loaded in another order than the policy's")
     return {"NET-01": problems}
+
+
+@check("NET-03")
+def other_firewalls(wanted: dict, live: dict) -> Problems:
+    """No packet filter beside the policy's table (CIS 4.2.3): no other nftables table (an
+    iptables-nft rule lives in one), and no iptables-legacy rule. Checked only: the firewall
+    role replaces its own table and never deletes another program's."""
+    want = wanted.get("firewall_wanted")
+    if not want or "probes" not in live or "nft_tables" not in live["probes"]:
+        return {}
+    probe = _probe(live, "nft_tables")
+    if probe["rc"] != 0:
+        return {"NET-03": [f"the tables in force cannot be read: {probe['out'].strip()[-200:] or 'bash is not installed'}"]}
+    ours = " ".join(["table", *want["table"].split()])
+    problems = [f"{line.strip()}: a table beside the policy's ({ours})" for line in probe["out"].splitlines()
+                if line.startswith("table ") and " ".join(line.split()) != ours]
+    problems += [f"iptables-legacy rule: {line.strip()}" for line in probe["out"].splitlines() if line.startswith("-A ")]
+    return {"NET-03": problems}
 
 
 # ------------------------------------------------------------------ accounts
@@ -293,7 +314,22 @@ def access(wanted: dict, live: dict) -> Problems:
                                       "neither a system account, the automation account nor a person of the matrix")
         elif keys.get(name):
             problems["ACC-04"].append(f"{name}: {len(keys[name])} authorized key(s), but the matrix names no keys for it")
+    problems["ACC-06"] += [f"{name} (uid {accounts[name]['uid']}): a system account with the login shell "
+                           f"{accounts[name]['shell']}" for name in system_login_shells(live)]
     return problems
+
+
+# Accounts below UID_MIN that keep a shell by design (CIS 5.4.2.7's own exceptions).
+SYSTEM_SHELLS_ALLOWED = frozenset({"root", "sync", "shutdown", "halt"})
+
+
+def system_login_shells(live: dict) -> list[str]:
+    """System accounts (uid below UID_MIN) with a shell that lets one log in (CIS 5.4.2.7):
+    the access role gives them /usr/sbin/nologin (a service still starts; sudo -u and
+    runuser still run its commands)."""
+    accounts = (live.get("accounts") or {}).get("accounts") or {}
+    return sorted(name for name, acc in accounts.items()
+                  if acc["uid"] < UID_MIN and acc["login_shell"] and name not in SYSTEM_SHELLS_ALLOWED)
 
 
 def expired(acc: dict) -> bool:
@@ -306,7 +342,61 @@ def account_databases_check(wanted: dict, live: dict) -> Problems:
     state = live.get("accounts")
     if not wanted.get("access_wanted") or not state or "databases" not in state:
         return {}
-    return {"ACC-07": account_databases(state)}
+    return {"ACC-07": account_databases(state) + homes(state)}
+
+
+# Dot files that hand a login to someone else or keep a password (CIS 7.2.10).
+FORBIDDEN_DOTFILES = (".forward", ".rhosts", ".netrc")
+
+
+def _interactive_homes(state: dict) -> list[tuple[str, dict]]:
+    """The homes of root and the accounts from UID_MIN up with a shell: a system account with
+    one is ACC-06's drift (CIS 5.4.2.7) and loses the shell, so its home is not judged too."""
+    accounts = state.get("accounts") or {}
+    return [(name, home) for name, home in sorted((state.get("homes") or {}).items())
+            if name == "root" or accounts.get(name, {}).get("uid", 0) >= UID_MIN]
+
+
+def home_fixes(state: dict) -> dict[str, list]:
+    """What the access role puts right of homes() (ACC-07): `homes` [{login, path}] to make
+    their account's and 0700, `remove` the forbidden dot files, `close` the dot files others
+    or the group may write. A missing home is left for a person (its files are elsewhere)."""
+    fixes: dict[str, list] = {"homes": [], "remove": [], "close": []}
+    for name, home in _interactive_homes(state):
+        where = state["accounts"].get(name, {}).get("home")
+        if not where or home.get("type") != "directory":
+            continue
+        if home.get("owner") != name or int(home.get("mode", "0"), 8) & 0o077:
+            fixes["homes"].append({"login": name, "path": where})
+        for dot, info in sorted((home.get("dotfiles") or {}).items()):
+            if dot in FORBIDDEN_DOTFILES:
+                fixes["remove"].append(f"{where}/{dot}")
+            elif info.get("type") == "file" and int(info.get("mode", "0"), 8) & 0o022:
+                fixes["close"].append(f"{where}/{dot}")
+    return fixes
+
+
+def homes(state: dict) -> list[str]:
+    """The homes of interactive accounts (CIS 7.2.9, ANSSI BP-028's 0700): each
+    exists, is owned by its account and open to nobody else; their dot files are not writable
+    by the group or others, and none of .forward, .rhosts, .netrc exists (7.2.10). Root's
+    home is /root, held to the same."""
+    problems = []
+    for name, home in _interactive_homes(state):
+        where = state["accounts"].get(name, {}).get("home", "?")
+        if not home.get("exists") or home.get("type") != "directory":
+            problems.append(f"{name}: home {where} does not exist")
+            continue
+        if home.get("owner") != name:
+            problems.append(f"{name}: home {where} is owned by {home.get('owner')}")
+        if int(home.get("mode", "0"), 8) & 0o077:
+            problems.append(f"{name}: home {where} is mode {home.get('mode')}, wanted 0700")
+        for dot, info in sorted((home.get("dotfiles") or {}).items()):
+            if dot in FORBIDDEN_DOTFILES:
+                problems.append(f"{name}: {where}/{dot} exists")
+            elif info.get("type") == "file" and int(info.get("mode", "0"), 8) & 0o022:
+                problems.append(f"{name}: {where}/{dot} is mode {info.get('mode')}, writable by its group or others")
+    return problems
 
 
 def account_databases(state: dict) -> list[str]:
@@ -531,6 +621,9 @@ def baseline(wanted: dict, live: dict) -> Problems:
         sources = _probe(live, "chrony_sources")["out"]
         problems += [f"chronyc sources: {s} is not a source of the running chronyd" for s in want["ntp_servers"]
                      if s.replace(".", "").isdigit() and s not in sources]
+        users = set(_probe(live, "chronyd_user")["out"].split())
+        if users and users != {"_chrony"}:
+            problems.append(f"chronyd runs as {', '.join(sorted(users))}, wanted _chrony")
         out["BASE-01"] = problems
     if on.get("journald", True):
         path = "/etc/systemd/journald.conf.d/60-pmops.conf"
@@ -589,6 +682,138 @@ def _login_defs(text: str | None) -> dict[str, str]:
     return dict(line.split(None, 1) for line in _lines(text) if len(line.split(None, 1)) == 2)
 
 
+def password_accounts(want: dict, live: dict) -> list[str]:
+    """Every usable password ages out and locks when unused (CIS 5.4.1.1-5.4.1.5, per account:
+    login.defs rules only new ones), no password was changed in the future (5.4.1.6), and
+    root has one (5.4.2.4). From shadow's day fields; a hash is never read."""
+    accounts = (live.get("accounts") or {}).get("accounts") or {}
+    if not accounts:
+        return []
+    today = int(live.get("now") or time.time()) // 86400
+    days, inactive = {k: int(v) for k, v in want["password_days"].items()}, int(want["password_inactive"])
+    problems = []
+    have = _settings(_content(live, "/etc/default/useradd")).get("INACTIVE", "(unset)")
+    if have != str(inactive):
+        problems.append(f"/etc/default/useradd: INACTIVE={have}, wanted {inactive} (new accounts lock {inactive} days "
+                        "after their password expires)")
+    root = accounts.get("root") or {}
+    if root.get("password") != "set":
+        problems.append(f"root: password {root.get('password', 'unknown')}, wanted one set (hardening_root_password, "
+                        "kept in the vault)")
+    for name, acc in sorted(accounts.items()):
+        if (acc.get("changed") or 0) > today:
+            problems.append(f"{name}: password last changed on {_day(acc['changed'] * 86400)[:10]}, a day in the future")
+        if acc.get("password") != "set":
+            continue
+        if acc.get("max") is None or not 0 < acc["max"] <= days["max"]:
+            problems.append(f"{name}: password never expires or after {acc.get('max')} days, wanted {days['max']}")
+        if (acc.get("min") or 0) < days["min"]:
+            problems.append(f"{name}: password may change again after {acc.get('min') or 0} days, wanted {days['min']}")
+        if (acc.get("warn") or 0) < days["warn"]:
+            problems.append(f"{name}: warned {acc.get('warn') or 0} days before the password expires, wanted {days['warn']}")
+        if acc.get("inactive") is None or not 0 <= acc["inactive"] <= inactive:
+            problems.append(f"{name}: not locked {inactive} days after the password expires "
+                            f"(inactive {acc.get('inactive') if acc.get('inactive') is not None else 'never'})")
+    return problems
+
+
+def password_fixes(live: dict, days: dict, inactive: int) -> dict[str, list[str]]:
+    """What a converge must set (the hardening role's passwords.yml, by the filter
+    pmops_password_fixes): `age`, the accounts whose usable password lacks the ageing or the
+    lock of password_accounts(); `future`, those whose last change is dated after today."""
+    accounts = (live.get("accounts") or {}).get("accounts") or {}
+    today = int(live.get("now") or time.time()) // 86400
+    days, inactive = {k: int(v) for k, v in days.items()}, int(inactive)
+
+    def aged(acc: dict) -> bool:
+        return (acc.get("max") is not None and 0 < acc["max"] <= days["max"] and (acc.get("min") or 0) >= days["min"]
+                and (acc.get("warn") or 0) >= days["warn"] and acc.get("inactive") is not None
+                and 0 <= acc["inactive"] <= inactive)
+    return {"age": sorted(n for n, a in accounts.items() if a.get("password") == "set" and not aged(a)),
+            "future": sorted(n for n, a in accounts.items() if (a.get("changed") or 0) > today)}
+
+
+def root_path(probe: dict) -> list[str]:
+    """root's login PATH (CIS 5.4.2.5): no empty or relative entry, every directory there,
+    owned by root and writable by nobody else. From the root_path probe."""
+    lines = probe["out"].splitlines()
+    if probe["rc"] not in (0, None) or not lines:
+        return [f"root's login PATH could not be read: {probe['out'].strip()[-200:] or 'no output'}"]
+    path, stats = lines[0], lines[1:]
+    problems = []
+    entries = path.split(":")
+    if "" in entries:
+        problems.append(f"root's PATH has an empty entry (the working directory): {path}")
+    problems += [f"root's PATH has a relative entry: {e}" for e in entries if e and not e.startswith("/")]
+    for line in stats:
+        parts = line.split(" ", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            problems.append(f"root's PATH: {line}")
+            continue
+        owner, mode, where = parts
+        if owner != "root":
+            problems.append(f"root's PATH: {where} is owned by {owner}")
+        if int(mode, 8) & 0o022:
+            problems.append(f"root's PATH: {where} is writable by its group or others (mode {mode})")
+    return problems
+
+
+def log_files(probe: dict) -> list[str]:
+    """Log files under /var/log (CIS 6.2.2.1, journald's own 6.2.1.1.2): no group may write
+    them, nobody else may read them; the login records (wtmp, btmp, lastlog) may be written by
+    their group (utmp) and read by all, as login programs and last(1) need. From the log_scan
+    probe ('mode owner group path')."""
+    problems = []
+    for line in probe["out"].splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) != 4:
+            continue
+        mode, path = int(parts[0], 8), parts[3]
+        name = path.rsplit("/", 1)[-1]
+        allowed = 0o664 if re.match(r"(wtmp|btmp|lastlog)([.-]|$)", name) else 0o640
+        if mode & ~allowed & 0o777:
+            problems.append(f"{path}: mode {parts[0]}, wanted {allowed:o} or stricter")
+    return problems
+
+
+@check("HARD-19", "HARD-20")
+def root_path_and_apt_sources(wanted: dict, live: dict) -> Problems:
+    want = wanted.get("hardening_wanted")
+    if not want or "probes" not in live:
+        return {}
+    out: Problems = {}
+    if "root_path" in live["probes"]:
+        out["HARD-19"] = root_path(_probe(live, "root_path"))
+    if "apt_sources" in live["probes"]:
+        out["HARD-20"] = apt_sources(_probe(live, "apt_sources")["out"], want.get("apt_repositories") or [])
+    return out
+
+
+def apt_sources(text: str, approved: list[str]) -> list[str]:
+    """apt installs only signed packages from the approved repositories (CIS 1.2.1.1-1.2.1.2):
+    no source or setting trusts unsigned ones, no legacy keyring trusts a key for every
+    source, and every source's URI is one of `approved` (any, when it is empty). From the
+    apt_sources probe: 'file:line' for each source line, then its own markers."""
+    problems = []
+    approved_set = {a.rstrip("/") for a in approved}
+    for line in text.splitlines():
+        if line.startswith(("legacy-keyring: ", "apt-config: ")):
+            problems.append(line.replace("legacy-keyring: ", "a legacy keyring trusted for every source: ")
+                            .replace("apt-config: ", "apt lets unsigned packages in: "))
+            continue
+        where, _, entry = line.partition(":")
+        entry = entry.split(":", 1)[1] if entry.split(":", 1)[0].isdigit() else entry
+        words = entry.replace("[", " ").replace("]", " ").split()
+        lowered = [w.lower() for w in words]
+        if any(w in ("trusted=yes", "allow-insecure=yes", "allow-weak=yes") for w in lowered) or \
+                (lowered[:1] in (["trusted:"], ["allow-insecure:"], ["allow-weak:"]) and lowered[1:2] == ["yes"]):
+            problems.append(f"{where}: trusts unsigned packages: {' '.join(words)}")
+        uris = [w for w in words if "://" in w] if lowered[:1] in (["deb"], ["deb-src"], ["uris:"]) else []
+        problems += [f"{where}: {u} is not an approved repository ({', '.join(sorted(approved_set))})"
+                     for u in uris if approved_set and u.rstrip("/") not in approved_set]
+    return problems
+
+
 @check("HARD-01", "HARD-02", "HARD-03", "HARD-04", "HARD-05", "HARD-06", "HARD-07", "HARD-08", "HARD-09",
        "HARD-10", "HARD-11", "HARD-12", "HARD-13", "HARD-15", "HARD-16", "HARD-17")
 def hardening(wanted: dict, live: dict) -> Problems:
@@ -611,6 +836,7 @@ def hardening(wanted: dict, live: dict) -> Problems:
         have = _login_defs(_content(live, "/etc/login.defs"))
         out["HARD-02"] = [f"/etc/login.defs: {k} {have.get(k, '(unset)')}, wanted {v}"
                           for k, v in want["login_defs"].items() if k != "UMASK" and have.get(k) != str(v)]
+        out["HARD-02"] += password_accounts(want, live)
     if on.get("core_dumps", True):
         out["HARD-03"] = (_need_lines(live, "/etc/security/limits.d/60-pmops-core.conf", ["* hard core 0"])
                           + _need_lines(live, "/etc/systemd/coredump.conf.d/60-pmops.conf", ["Storage=none"]))
@@ -631,14 +857,29 @@ def hardening(wanted: dict, live: dict) -> Problems:
                 problems.append(f"a login shell's TMOUT is {shell[1].strip() or '(unset)'}, wanted {want['shell_timeout']}")
             if shell[2].strip() != "1":
                 problems.append("TMOUT is not read-only in a login shell")
+        if want.get("umask_people"):
+            problems += _need_lines(live, "/etc/profile.d/60-pmops-shell.sh", [f"umask {want['umask_people']}"])
         out["HARD-04"] = problems
     if on.get("sudo", True):
         path = "/etc/sudoers.d/10-pmops-defaults"
         problems = _owner_mode(live, path, "root", None, "0440")
-        problems += _need_lines(live, path, ["Defaults use_pty", f'Defaults logfile="{want["sudo_logfile"]}"'])
+        problems += _need_lines(live, path, ["Defaults use_pty", f'Defaults logfile="{want["sudo_logfile"]}"']
+                                + ([] if "sudo_automation_user" not in want else [
+                                    "Defaults requiretty", "Defaults noexec", "Defaults ignore_dot",
+                                    f"Defaults:{want['sudo_automation_user']},root !requiretty, !noexec"]))
         valid = _probe(live, "sudoers_valid")
         if valid["rc"] not in (0, None):
             problems.append(f"visudo -c: {valid['out'].strip()}")
+        if "packages" in live and not live["packages"].get("sudo"):
+            problems.append("package sudo is not installed")
+        problems += [f"sudoers turns re-authentication off: {line}" for line in _probe(live, "sudo_noauth")["out"].splitlines()
+                     if "!authenticate" in line]
+        problems += _need_lines(live, "/etc/pam.d/su", [f"auth required pam_wheel.so use_uid group={want['su_group']}"])
+        group = ((live.get("accounts") or {}).get("groups") or {}).get(want["su_group"])
+        if group is None:
+            problems.append(f"group {want['su_group']} (the only one su lets in) does not exist")
+        elif group["members"]:
+            problems.append(f"group {want['su_group']} has members ({', '.join(group['members'])}): they may use su")
         out["HARD-05"] = problems
     if on.get("cron", True):
         problems = []
@@ -668,6 +909,10 @@ def hardening(wanted: dict, live: dict) -> Problems:
                     if f"install {m} /bin/false" not in text]
         problems += [f"kernel module {m} is refused, but this host's profile allows it" for m in want["modules_allowed"]
                      if f"install {m} /bin/false" in text]
+        for line in _probe(live, "wireless")["out"].splitlines():
+            iface, _, module = line.partition(" ")
+            if not module or f"install {module} /bin/false" not in text:
+                problems.append(f"wireless interface {iface}: its driver {module or '(unknown)'} can load")
         out["HARD-08"] = problems
     if on.get("file_perms", True):
         out["HARD-09"] = [p for f in want["sensitive_files"] if _file(live, f["path"]).get("exists") or f["path"] in (
@@ -677,6 +922,7 @@ def hardening(wanted: dict, live: dict) -> Problems:
         installed = live.get("packages") or {}
         out["HARD-10"] = [f"package {p} is installed ({installed[p]}), and must not be" for p in want["packages_absent"]
                           if installed.get(p)]
+        out["HARD-10"] += [f"package {p} is not installed" for p in want["packages_present"] if not installed.get(p)]
     if on.get("updates", True):
         problems = _need_lines(live, "/etc/apt/apt.conf.d/52pmops-unattended-upgrades",
                                [f'"{o}";' for o in want["updates_origins"]])
@@ -702,6 +948,9 @@ def hardening(wanted: dict, live: dict) -> Problems:
         if not any(f"pam_pwhistory.so use_authtok remember={want['password_history']}" in line for line in password):
             problems.append(f"/etc/pam.d/common-password: pam_pwhistory does not remember {want['password_history']}")
         problems += _pam_password_lines(password)
+        if want.get("hash_cost") is not None:
+            problems += [f"/etc/pam.d/common-password: pam_unix.so hashes without rounds={want['hash_cost']}"
+                         for line in password if "pam_unix.so" in line and f"rounds={want['hash_cost']}" not in line.split()]
         for path, settings, flags in (("/etc/security/pwquality.conf", want.get("pwquality") or {}, ["enforce_for_root"]),
                                       ("/etc/security/faillock.conf", want.get("faillock") or {}, [])):
             have = _settings(_content(live, path))
@@ -715,6 +964,8 @@ def hardening(wanted: dict, live: dict) -> Problems:
         problems += [f"{m}: missing, so the PAM stack cannot load it" for m in
                      ("/usr/lib/x86_64-linux-gnu/security/pam_faillock.so", "/usr/lib/x86_64-linux-gnu/security/pam_pwquality.so",
                       "/usr/lib/x86_64-linux-gnu/security/pam_pwhistory.so") if not _file(live, m).get("exists")]
+        problems += [f"{line.split()[1]} {line.split()[2]} is older than 1.5.2-6" for line in
+                     _probe(live, "pam_version")["out"].splitlines() if line.startswith("old ") and len(line.split()) == 3]
         if _file(live, f"/etc/pam.d/{want['pam_canary']}").get("exists"):
             problems.append(f"/etc/pam.d/{want['pam_canary']}: a canary's PAM service was left behind")
         out["HARD-12"] = problems
@@ -743,6 +994,7 @@ def hardening(wanted: dict, live: dict) -> Problems:
         problems = [f"set-id program not allowed: {p}" for p in found["setid"] if p not in want["setid_allowed"]]
         problems += [f"world-writable file: {p}" for p in found["writable"]]
         problems += [f"world-writable directory without the sticky bit: {p}" for p in found["unsticky"]]
+        problems += log_files(_probe(live, "log_scan"))
         out["HARD-16"] = problems
     if on.get("services", True):
         out["HARD-17"] = [f"{name} is running, and must not" for name in want["services_disabled"]
@@ -1050,7 +1302,13 @@ def sockets(wanted: dict, live: dict) -> Problems:
         if not _port_allowed(int(sock["port"]), rules, proto):
             who = f" ({sock['process']})" if sock.get("process") else ""
             problems.append(f"{proto} {sock['address']}:{sock['port']}{who} listens, but the tier policy opens no such port")
+        if proto == "tcp" and int(sock["port"]) in MAIL_PORTS:
+            problems.append(f"a mail transfer agent listens on {sock['address']}:{sock['port']}: "
+                            "mail is sent from loopback only (CIS 2.1.21)")
     return {"NET-02": sorted(set(problems))}
+
+
+MAIL_PORTS = frozenset({25, 465, 587})
 
 
 # ------------------------------------------------------------------ monitoring (8.1.5.4)

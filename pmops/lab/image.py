@@ -117,8 +117,15 @@ def build_image(tag: str) -> None:
     remove_build_dir()
 
 
+# The mirror the image's apt sources name, for the lab inventory's approved repositories
+# (hardening_apt_repositories, HARD-20).
+MIRROR_FILE = STATE_DIR / "apt_mirror"
+
+
 def ensure_image() -> tuple[str, bool]:
     tag = image_tag()
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    MIRROR_FILE.write_text(apt_mirror() + "\n")
     if image_exists(tag):
         # Keep the :latest alias (molecule uses it) on the current recipe.
         podman("tag", tag, f"{IMAGE_REPO}:latest")

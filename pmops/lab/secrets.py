@@ -1,6 +1,7 @@
 """What the lab needs secret, made here and never committed (.lab/ is ignored): the automation
 account's SSH key and the known_hosts it trusts, the lab's CA and host certificates, the sample
-people's SSH keys and the services' passwords. Made once and kept until `pmops lab down`.
+people's SSH keys, the services' passwords and root's console password. Made once and kept until
+`pmops lab down`.
 
 Layer: command, part of pmops.lab; imports pmops.lab.base only.
 """
@@ -24,8 +25,8 @@ KNOWN_HOSTS = SSH_DIR / "known_hosts"
 PKI_DIR = STATE_DIR / "pki"
 PEOPLE_DIR = STATE_DIR / "people"
 SECRETS_DIR = STATE_DIR / "secrets"
-# Passwords the lab's services need, one random token per file (production: ansible-vault).
-LAB_PASSWORDS = ("portal_db_password", "backup_password", "prometheus_password")
+# Passwords the lab needs (its services', root's console), one random token per file (production: ansible-vault).
+LAB_PASSWORDS = ("portal_db_password", "backup_password", "prometheus_password", "root_password")
 ACCESS_FILE = INVENTORY / "group_vars" / "all" / "access.yml"
 
 

@@ -57,11 +57,11 @@ def otp_secret(host: str, login: str, enrol: bool = True) -> str | None:
 def person_ssh(host: str, login: str, key: str, code: bool = True) -> tuple[list[str], dict]:
     """argv (up to user@address) and environment of a fresh login as a person with one of
     their keys, answering sshd's one-time-code prompt when it asks one (code=False: the key
-    alone, as if the person had no code)."""
+    alone, as if the person had no code), on a terminal (-tt: sudo requires one, HARD-05)."""
     identity = ["-i", str(PEOPLE / key), "-o", "IdentitiesOnly=yes"]
     secret = otp_secret(host, login) if code else None
     options, env = totp.askpass(ROOT / ".lab" / "tmp") if secret else ([], {})
-    argv = ["ssh"] + options + lab.ssh_base()[1:] + identity + [f"{login}@{address(host)}"]
+    argv = ["ssh", "-tt"] + options + lab.ssh_base()[1:] + identity + [f"{login}@{address(host)}"]
     return argv, totp.with_code({**os.environ, **env}, secret) if secret else dict(os.environ)
 
 
@@ -77,7 +77,7 @@ def ssh(host: str, *command: str, user: str | None = None, key: str | None = Non
     else:
         argv, env = lab.ssh_base() + [f"{user or topology().user}@{address(host)}"], None
     return subprocess.run(argv + ([remote] if command else []), cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 
 
 def sudo(host: str, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -52,7 +52,8 @@ def test_a_person_removed_from_the_matrix_loses_access_and_their_session_ends(tm
     assert as_person("zhang.min", "zhang.min", "sudo", "-n", "-l", "/usr/bin/systemctl", "restart",
                      "marketing-portal").returncode == 0
     argv, env = drillkit.person_ssh(HOST, "zhang.min", "zhang.min")
-    session = subprocess.Popen(argv + ["sleep", "300"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    session = subprocess.Popen(argv + ["sleep", "300"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
     try:
         time.sleep(3)
         assert session.poll() is None, "the session did not open"

@@ -174,6 +174,16 @@ CORPUS = [
      "grep -q '\"tier\": \"monitor\"' /etc/ansible/facts.d/asset.fact"),
     ("monitor-01", "HARD-01", "admin", "kernel parameters drop-in emptied", "truncate -s 0 /etc/sysctl.d/60-pmops-hardening.conf",
      "grep -q kptr_restrict /etc/sysctl.d/60-pmops-hardening.conf"),
+    # issue 16: CIS Level 1's remainder and ANSSI's stricter values
+    # (sed keeps /etc/shadow's mode and leaves /etc/shadow- alone; passwd -l would rewrite it)
+    ("web-01", "HARD-02", "intruder", "root's password locked (no console rescue)",
+     "sed -i 's/^root:\\([^!*]\\)/root:!\\1/' /etc/shadow", "getent shadow root | cut -d: -f2 | grep -q '^[^!*]'"),
+    ("db-01", "ACC-06", "upgrade", "a package gave postgres a login shell again", "usermod -s /bin/bash postgres",
+     "getent passwd postgres | grep -q ':/usr/sbin/nologin$'"),
+    ("app-02", "HARD-16", "upgrade", "a log file opened to everyone", "chmod 0644 /var/log/dpkg.log",
+     "test \"$(stat -c %a /var/log/dpkg.log)\" = 640"),
+    ("app-01", "HARD-05", "admin", "su opened to everyone", "sed -i '/pam_wheel.so use_uid group=pmops-su/d' /etc/pam.d/su",
+     "grep -q 'pam_wheel.so use_uid group=pmops-su' /etc/pam.d/su"),
 ]
 
 # What pmops apply must name and cannot put right, with the command that undoes it afterwards
@@ -189,12 +199,20 @@ NAMED = [
      "(systemctl stop pmops-drill-listener 2>/dev/null || true) && systemd-run --unit pmops-drill-listener python3 -c "
      "\"import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 4444)); s.listen(); time.sleep(3600)\"",
      "systemctl stop pmops-drill-listener"),
+    ("web-01", "HARD-19", "admin", "a directory of someone else's put first in root's PATH",
+     "install -d -o nobody -m 0755 /opt/pmops-drill-bin && echo 'PATH=/opt/pmops-drill-bin:$PATH' >> /root/.profile",
+     "sed -i '/pmops-drill-bin/d' /root/.profile && rmdir /opt/pmops-drill-bin"),
+    ("app-01", "HARD-20", "upgrade", "a vendor's key added to the legacy keyring apt trusts for every source",
+     "cp /usr/share/keyrings/debian-archive-keyring.gpg /etc/apt/trusted.gpg", "rm -f /etc/apt/trusted.gpg"),
+    ("db-01", "NET-03", "intruder", "a second packet filter beside the policy's table",
+     "nft add table ip pmops_drill && nft add chain ip pmops_drill input '{ type filter hook input priority 0; policy accept; }'",
+     "nft delete table ip pmops_drill"),
 ]
 
 # What some drifts leave beside their own: useradd and usermod rewrite the backups of the
 # account files (/etc/passwd-, /etc/group-, ...) with the modes of the originals, 0644 where
 # HARD-09 wants 0600. True findings, expected too, and healed by the same apply.
-COLLATERAL = {("web-01", "HARD-09"), ("monitor-01", "HARD-09"), ("monitor-01", "MON-01")}
+COLLATERAL = {("web-01", "HARD-09"), ("monitor-01", "HARD-09"), ("db-01", "HARD-09"), ("monitor-01", "MON-01")}
 # ... and the exporter stopped on db-01 is seen twice: on db-01 (its unit) and on monitor-01
 # (Prometheus's target down), once Prometheus has scraped it since: STOPPED_EXPORTER waits for that.
 STOPPED_EXPORTER = 'up{job="node", host="db-01"} == 0'

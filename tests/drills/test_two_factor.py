@@ -26,7 +26,7 @@ def with_code(secret: str | None, *command: str):
         argv = ["ssh"] + options + argv[1:]
         env = {**env, **extra, "PMOPS_OTP_CODE": secret}
     return drillkit.subprocess.run(argv + list(command), cwd=drillkit.ROOT, capture_output=True, text=True,
-                                   timeout=60, env=env)
+                                   timeout=60, env=env, stdin=drillkit.subprocess.DEVNULL)
 
 
 def file_sum(path: str) -> str:

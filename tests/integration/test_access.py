@@ -75,13 +75,14 @@ def otp_secret(host, login: str) -> str | None:
 
 
 def login_as(host, hostvars: dict, person: dict, key: Path, *command: str) -> subprocess.CompletedProcess:
-    """A fresh login as the person with one key, with the current one-time code when asked."""
+    """A fresh login as the person with one key, with the current one-time code when asked, on
+    a terminal (-tt: sudo requires one, HARD-05)."""
     secret = otp_secret(host, person["login"])
     options, env = totp.askpass(ROOT / ".lab" / "tmp") if secret else ([], {})
-    argv = ["ssh"] + options + ssh_command({**hostvars, "ansible_ssh_private_key_file": str(key)}, person["login"],
-                                           "-o", "IdentitiesOnly=yes")[1:] + list(command)
+    argv = ["ssh", "-tt"] + options + ssh_command({**hostvars, "ansible_ssh_private_key_file": str(key)}, person["login"],
+                                                  "-o", "IdentitiesOnly=yes")[1:] + list(command)
     env = totp.with_code({**os.environ, **env}, secret) if secret else None
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30, env=env)
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
 
 
 def test_people_log_in_exactly_where_their_duties_reach(host, hostvars, person, duties):
@@ -199,3 +200,40 @@ def test_every_account_that_can_log_in_is_known(host, hostvars, request):
     wanted = {"access_wanted": {"automation_user": hostvars.get("ansible_user", "pmops"), "revoked": [],
                                 "people": [{"login": p["login"]} for p in people]}}
     assert unknown_accounts(wanted, {"accounts": state}) == []
+
+
+def test_homes_of_accounts_that_log_in_are_private_without_forwarding_files(host):
+    """ACC-07 (CIS 7.2.9-7.2.10, ANSSI BP-028): each home is its account's and 0700, no .forward,
+    .rhosts or .netrc, no dot file writable by the group or others."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from module_utils.pmops_live_state import NOLOGIN_SHELLS, parse_passwd
+
+    shells = {line.strip() for line in host.file("/etc/shells").content_string.splitlines() if line.startswith("/")}
+    for acc in parse_passwd(host.file("/etc/passwd").content_string):
+        if acc["shell"] in NOLOGIN_SHELLS or acc["shell"] not in shells or not acc["home"] or 0 < acc["uid"] < 1000:
+            continue
+        home = host.file(acc["home"])
+        assert home.is_directory and home.user == acc["name"] and not home.mode & 0o077, acc["name"]
+        dots = host.check_output(f"find {acc['home']} -maxdepth 1 -name '.*' -type f -printf '%m %f\\n'").splitlines()
+        assert [d for d in dots if d.split()[1] in (".forward", ".rhosts", ".netrc") or int(d.split()[0], 8) & 0o022] == []
+
+
+def test_system_accounts_have_no_login_shell(host):
+    """ACC-06 (CIS 5.4.2.7): below UID_MIN only root, sync, shutdown and halt keep a shell."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from module_utils.pmops_live_state import NOLOGIN_SHELLS, parse_passwd
+
+    shells = [a["name"] for a in parse_passwd(host.file("/etc/passwd").content_string)
+              if a["uid"] < 1000 and a["shell"] not in NOLOGIN_SHELLS and a["name"] not in ("root", "sync", "shutdown", "halt")]
+    assert shells == []
+
+
+def test_people_get_the_private_umask(host, hostvars, person, duties):
+    """HARD-04 (ANSSI R36): a person's own login shell makes files only they can read."""
+    files = key_files(person)
+    if not reach(person, duties, hostvars) or not files:
+        pytest.skip("no login here, or no key of this person on the control node")
+    proc = login_as(host, hostvars, person, files[0], "bash", "-lc", "umask")
+    assert proc.returncode == 0 and proc.stdout.strip() == "0" + str(hostvars.get("hardening_umask_people", "077")).rjust(3, "0")

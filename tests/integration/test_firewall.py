@@ -127,3 +127,19 @@ def test_only_the_ports_the_tier_opens_listen(host, hostvars, request):
              if not (probe not in ("", "0") and f"pid={probe}," in line)]
     found = parse_ss("\n".join(lines))
     assert sockets(wanted, {"sockets": found})["NET-02"] == []
+
+
+def test_no_other_packet_filter_runs_beside_the_policy(host):
+    """NET-03 (CIS 4.2.3): the policy's table is the only one loaded, and no iptables-legacy rule."""
+    tables = [" ".join(line.split()) for line in host.check_output("nft list tables").splitlines() if line.strip()]
+    assert tables == ["table inet pmops"]
+    legacy = host.run("command -v iptables-legacy-save >/dev/null && iptables-legacy-save | grep '^-A' || true")
+    assert legacy.stdout.strip() == ""
+
+
+def test_loopback_is_accepted_on_lo_only(host):
+    """CIS 4.2.6: loopback traffic is accepted on lo; a loopback source on any other interface is dropped."""
+    chain = " ".join(host.check_output("nft list chain inet pmops input").split())
+    assert 'iif "lo" accept' in chain
+    assert 'iif != "lo" ip saddr 127.0.0.0/8 drop' in chain
+    assert 'iif != "lo" ip6 saddr ::1 drop' in chain

@@ -51,6 +51,8 @@ def test_kernel_parameters_are_live_outside_containers(host, sysctl_wanted, in_c
         ("PASS_WARN_AGE", "hardening_password_warn_age"),
         ("ENCRYPT_METHOD", "hardening_encrypt_method"),
         ("UMASK", "hardening_umask"),
+        ("HOME_MODE", "hardening_home_mode"),
+        ("YESCRYPT_COST_FACTOR", "hardening_password_hash_cost"),
     ],
 )
 def test_login_defs(host, hardening, key, variable):
@@ -77,6 +79,8 @@ def test_sudo_defaults_are_installed_and_valid(host, hardening):
     assert conf.mode == 0o440 and conf.user == "root"
     assert "Defaults use_pty" in conf.content_string
     assert f'logfile="{hardening["hardening_sudo_logfile"]}"' in conf.content_string
+    lines = [" ".join(line.split()) for line in conf.content_string.splitlines()]
+    assert {"Defaults requiretty", "Defaults noexec", "Defaults ignore_dot"} <= set(lines)
     assert host.run("visudo -c").rc == 0
 
 
@@ -125,7 +129,8 @@ def test_sensitive_files(host, path, owner, group, mode):
     assert (f.user, f.group, f.mode) == (owner, group, mode)
 
 
-@pytest.mark.parametrize("package", ["apt-show-versions", "apt-listchanges", "libpam-tmpdir", "debsums", "needrestart", "sysstat", "unattended-upgrades"])
+@pytest.mark.parametrize("package", ["apt-show-versions", "apt-listchanges", "libpam-tmpdir", "debsums", "needrestart", "sysstat",
+                                     "apparmor", "apparmor-utils", "unattended-upgrades"])
 def test_audit_and_patch_tools_are_installed(host, hardening, package):
     if package != "unattended-upgrades" and package not in hardening["hardening_packages"]:
         pytest.skip(f"{package} is not in hardening_packages here")
@@ -239,3 +244,69 @@ def test_logs_arrive_at_the_log_server_over_tls(host, hardening, hostvars, reque
         time.sleep(0.5)
     else:
         pytest.fail(f"{marker} from {name} did not reach {target} within 10 s")
+
+
+def _shadow(host) -> dict[str, list[str]]:
+    return {fields[0]: fields for fields in (line.split(":") for line in
+                                             host.check_output("sudo getent shadow").splitlines()) if len(fields) >= 8}
+
+
+def test_passwords_in_use_age_and_lock_and_root_has_one(host, hardening):
+    """CIS 5.4.1.1-5.4.1.6, 5.4.2.4: login.defs rules only new accounts; every usable password here ages too."""
+    assert re.search(rf"^INACTIVE={hardening['hardening_password_inactive_days']}$",
+                     host.file("/etc/default/useradd").content_string, re.M)
+    shadow, today = _shadow(host), int(time.time()) // 86400
+    assert shadow["root"][1][:1] not in ("", "!", "*"), "root has no password"
+    for name, fields in shadow.items():
+        assert not fields[2] or int(fields[2]) <= today, f"{name}: last change dated in the future"
+        if fields[1][:1] in ("", "!", "*"):
+            continue
+        assert 0 < int(fields[4]) <= int(hardening["hardening_password_max_days"]), name
+        assert int(fields[3]) >= int(hardening["hardening_password_min_days"]), name
+        assert 0 <= int(fields[6]) <= int(hardening["hardening_password_inactive_days"]), name
+
+
+def test_roots_path_holds_only_roots_own_directories(host):
+    path = host.check_output("sudo -i bash -lc 'echo $PATH'")
+    entries = path.split(":")
+    assert "" not in entries and all(e.startswith("/") for e in entries), path
+    for entry in entries:
+        d = host.file(entry)
+        if d.exists:
+            assert d.user == "root" and not d.mode & 0o022, entry
+
+
+def test_apt_takes_signed_packages_from_the_approved_repositories_only(host, hardening):
+    sources = host.check_output("grep -rhEv '^[[:space:]]*(#|$)' /etc/apt/sources.list /etc/apt/sources.list.d/ || true")
+    assert not re.search(r"trusted=yes|allow-insecure=yes|^Trusted:\s*yes", sources, re.I | re.M), sources
+    assert not host.file("/etc/apt/trusted.gpg").exists or host.file("/etc/apt/trusted.gpg").size == 0
+    mirror_file = Path(__file__).resolve().parents[2] / ".lab" / "apt_mirror"
+    approved = hardening["hardening_apt_repositories"]
+    if isinstance(approved, str) and mirror_file.exists():  # the lab's, made from this machine's mirror
+        mirror = mirror_file.read_text().strip()
+        approved = [mirror, mirror + "-security"]
+    if approved:
+        uris = re.findall(r"\b(?:https?|file)://\S+", sources)
+        assert {u.rstrip("/") for u in uris} <= {a.rstrip("/") for a in approved}, uris
+
+
+def test_su_is_for_nobody_but_root_and_reauthentication_stays_on(host, hardening):
+    group = hardening["hardening_su_group"]
+    assert f"auth required pam_wheel.so use_uid group={group}" in \
+        [" ".join(line.split()) for line in host.file("/etc/pam.d/su").content_string.splitlines()]
+    assert host.check_output(f"getent group {group}").split(":")[3] == ""
+    assert host.package("sudo").is_installed
+    assert host.run("sudo grep -rEl '^[^#]*!authenticate' /etc/sudoers /etc/sudoers.d").rc == 1
+
+
+def test_log_files_are_closed_to_others(host):
+    """CIS 6.2.2.1 and 6.2.1.1.2: 0640 at most; the login records (wtmp, btmp, lastlog) 0664."""
+    found = host.check_output("sudo find /var/log -type f -perm /0137 -printf '%m %p\\n'").splitlines()
+    loose = [line for line in found if not re.search(r"/(wtmp|btmp|lastlog)([.-][^/]*)?$", line)
+             or int(line.split()[0], 8) & ~0o664]
+    assert loose == []
+
+
+def test_log_directories_stay_searchable(host):
+    """Closing log files (HARD-16) never takes a directory's search bit: its owner still enters it."""
+    assert host.check_output("sudo find /var/log -type d ! -perm -u+x -print") == ""

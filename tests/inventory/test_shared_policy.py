@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("production", "staging")
 # What the environments read from ansible-vault, as stand-ins (validation only).
-VAULT = {"vault_portal_db_password": "x" * 24, "vault_backup_password": "y" * 24,
+VAULT = {"vault_portal_db_password": "x" * 24, "vault_backup_password": "y" * 24, "vault_root_password": "r" * 24,
          "vault_pmops_tls_ca": "ca", "vault_pmops_tls_cert": "cert", "vault_pmops_tls_key": "key",
          "vault_prometheus_web_password": "z" * 24, "vault_prometheus_smtp_password": "s" * 16}
 

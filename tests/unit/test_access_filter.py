@@ -119,7 +119,7 @@ def test_plan_for_an_app_host(matrix):
     assert {"login": "chen.gone", "purge": True} in plan["revoke"]
     assert plan["sudoers"] == {
         "app_deployer": ["%duty-app-deployer ALL=(root) NOPASSWD: /usr/bin/systemctl restart marketing-portal"],
-        "ops_admin": ["%duty-ops-admin ALL=(ALL:ALL) NOPASSWD: ALL"],
+        "ops_admin": ["%duty-ops-admin ALL=(ALL:ALL) NOPASSWD:EXEC: ALL"],
     }
     assert "auditor" not in plan["sudoers"], "a duty without sudo gets no sudoers file"
 

@@ -76,7 +76,9 @@ def _account(data, name, uid, shell="/bin/bash", password="set", groups=None, ex
     data["live"]["accounts"]["accounts"][name] = {
         "name": name, "uid": uid, "gid": uid, "gecos": "", "home": f"/home/{name}", "shell": shell,
         "login_shell": shell not in ("/usr/sbin/nologin", "/bin/false"), "password": password,
-        "expires": expires, "groups": groups or [name]}
+        "expires": expires, "groups": groups or [name],
+        # aged as HARD-02 wants, so that only the control a drift is about fails
+        "changed": 20000, "min": 1, "max": 90, "warn": 14, "inactive": 45}
 
 
 def _sshd(data, key, value):
@@ -260,6 +262,49 @@ DRIFTS = [
      "alert SecurityUpdatesPending: rule health err"),
     ("db-01", "MON-05", _backups_stopped, "backup: the newest success (or the enrolment) is 48.0 h old, over 26 h"),
     ("monitor-01", "MON-05", lambda d: d["live"]["monitor"]["rules"].pop("BackupStale"), "no alert BackupStale loaded"),
+    # issue 16's CIS Level 1 remainder
+    ("web-01", "HARD-02", lambda d: _set(d, ["live", "accounts", "accounts", "root", "password"], "locked"),
+     "root: password locked, wanted one set"),
+    ("app-01", "HARD-02", lambda d: _set(d, ["live", "accounts", "accounts", "li.wei", "changed"], 99999),
+     "li.wei: password last changed on 2243-10-16, a day in the future"),
+    ("db-01", "HARD-02", lambda d: _file(d, "/etc/default/useradd", "SHELL=/bin/sh\nINACTIVE=-1\n"), "INACTIVE=-1, wanted 45"),
+    ("monitor-01", "HARD-02", lambda d: _set(d, ["live", "accounts", "accounts", "root", "inactive"], None),
+     "root: not locked 45 days after the password expires (inactive never)"),
+    ("web-01", "HARD-05", lambda d: _set(d, ["live", "accounts", "groups", "pmops-su", "members"], ["li.wei"]),
+     "group pmops-su has members (li.wei): they may use su"),
+    ("app-01", "HARD-05", lambda d: _set(d, ["live", "probes", "sudo_noauth"], {"rc": 0, "out": "/etc/sudoers:30:Defaults !authenticate\n"}),
+     "sudoers turns re-authentication off: /etc/sudoers:30:Defaults !authenticate"),
+    ("db-01", "HARD-05", lambda d: _file(d, "/etc/pam.d/su", "auth sufficient pam_rootok.so\n"), "pam_wheel.so use_uid group=pmops-su"),
+    ("web-01", "HARD-08", lambda d: _set(d, ["live", "probes", "wireless"], {"rc": 0, "out": "wlan0 iwlwifi\n"}),
+     "wireless interface wlan0: its driver iwlwifi can load"),
+    ("web-01", "HARD-10", lambda d: _set(d, ["live", "packages", "apparmor"], None), "package apparmor is not installed"),
+    ("app-01", "HARD-12", lambda d: _set(d, ["live", "probes", "pam_version"], {"rc": 0, "out": "old libpam-runtime 1.5.2-5\n"}),
+     "libpam-runtime 1.5.2-5 is older than 1.5.2-6"),
+    ("db-01", "HARD-16", lambda d: _set(d, ["live", "probes", "log_scan"], {"rc": 0, "out": "644 root root /var/log/dpkg.log\n"}),
+     "/var/log/dpkg.log: mode 644, wanted 640 or stricter"),
+    ("app-01", "HARD-17", lambda d: _set(d, ["live", "units", "nginx"], {"active": "active"}), "nginx is running"),
+    ("web-01", "HARD-19", lambda d: _set(d, ["live", "probes", "root_path"], {"rc": 0, "out": "/usr/bin:.\nroot 755 /usr/bin\n"}),
+     "root's PATH has a relative entry: ."),
+    ("db-01", "HARD-19", lambda d: _set(d, ["live", "probes", "root_path"], {"rc": 0, "out": "/opt/bin\npmops 775 /opt/bin\n"}),
+     "root's PATH: /opt/bin is writable by its group or others (mode 775)"),
+    ("web-01", "HARD-20", lambda d: _set(d, ["live", "probes", "apt_sources"], {"rc": 0, "out": (
+        "/etc/apt/sources.list.d/vendor.list:deb [trusted=yes] http://vendor.example/apt stable main\n")}),
+     "/etc/apt/sources.list.d/vendor.list: trusts unsigned packages"),
+    ("app-01", "HARD-20", lambda d: _set(d, ["live", "probes", "apt_sources"], {"rc": 0, "out": (
+        "legacy-keyring: /etc/apt/trusted.gpg\n")}), "a legacy keyring trusted for every source: /etc/apt/trusted.gpg"),
+    ("web-01", "NET-03", lambda d: _set(d, ["live", "probes", "nft_tables"], {"rc": 0, "out": "table inet pmops\ntable ip filter\n"}),
+     "table ip filter: a table beside the policy's (table inet pmops)"),
+    ("db-01", "NET-02", lambda d: d["live"]["sockets"].append({"proto": "tcp", "address": "0.0.0.0", "port": 25, "process": "exim4"}),
+     "a mail transfer agent listens on 0.0.0.0:25"),
+    ("db-01", "ACC-06", lambda d: d["live"]["accounts"]["accounts"]["postgres"].update(shell="/bin/bash", login_shell=True),
+     "postgres (uid 103): a system account with the login shell /bin/bash"),
+    ("web-01", "ACC-07", lambda d: _set(d, ["live", "accounts", "homes", "li.wei", "mode"], "0755"),
+     "li.wei: home /home/li.wei is mode 0755, wanted 0700"),
+    ("app-01", "ACC-07", lambda d: _set(d, ["live", "accounts", "homes", "li.wei", "dotfiles", ".rhosts"],
+                                        {"exists": True, "type": "file", "owner": "li.wei", "mode": "0600"}),
+     "li.wei: /home/li.wei/.rhosts exists"),
+    ("web-01", "BASE-01", lambda d: _set(d, ["live", "probes", "chronyd_user"], {"rc": 0, "out": "root\n"}),
+     "chronyd runs as root, wanted _chrony"),
     ("monitor-01", "MON-06", lambda d: _set(d, ["live", "monitor", "flags", "storage.tsdb.retention.time"], "15d"),
      "storage.tsdb.retention.time='15d' in force, wanted at least 180d"),
     ("monitor-01", "MON-06", lambda d: _set(d, ["live", "monitor", "flags", "storage.tsdb.retention.size"], "0B"),
@@ -446,3 +491,48 @@ def test_with_a_mirror_old_signatures_and_a_stopped_freshclam_fail():
     problems = " ".join(verdicts(data)["MAL-01"]["evidence"])
     assert "clamav-freshclam.service: " in problems and "no 'PrivateMirror http://mirror.example.internal'" in problems
     assert "over 3 days ago: updates from http://mirror.example.internal stopped" in problems
+
+
+def test_password_fixes_name_the_unaged_and_the_future_dated():
+    accounts = {"root": {"password": "set", "max": 99999, "min": 0, "warn": 7, "inactive": None, "changed": 20000},
+                "li.wei": {"password": "set", "max": 90, "min": 1, "warn": 14, "inactive": 45, "changed": 20000},
+                "eve": {"password": "locked", "max": None, "changed": 30000}}
+    live = {"accounts": {"accounts": accounts}, "now": 20001 * 86400}
+    assert checks.password_fixes(live, {"max": 90, "min": 1, "warn": 14}, 45) == {"age": ["root"], "future": ["eve"]}
+
+
+@pytest.mark.parametrize(("text", "approved", "found"), [
+    ("/etc/apt/sources.list:deb http://deb.debian.org/debian bookworm main\n", ["http://deb.debian.org/debian"], []),
+    ("/etc/apt/sources.list:deb http://deb.debian.org/debian/ bookworm main\n", ["http://deb.debian.org/debian"], []),
+    ("/etc/apt/sources.list.d/x.sources:URIs: http://other.example/debian\n", ["http://deb.debian.org/debian"],
+     ["/etc/apt/sources.list.d/x.sources: http://other.example/debian is not an approved repository (http://deb.debian.org/debian)"]),
+    ("/etc/apt/sources.list.d/x.sources:Trusted: yes\n", [], ["/etc/apt/sources.list.d/x.sources: trusts unsigned packages: Trusted: yes"]),
+    ("apt-config: APT::Get::AllowUnauthenticated \"true\";\n", [],
+     ["apt lets unsigned packages in: APT::Get::AllowUnauthenticated \"true\";"]),
+])
+def test_apt_sources_want_signed_packages_from_the_approved_repositories(text, approved, found):
+    assert checks.apt_sources(text, approved) == found
+
+
+def test_root_path_refuses_empty_relative_and_open_directories():
+    probe = {"rc": 0, "out": "/usr/sbin::bin:/opt/x\nroot 755 /usr/sbin\nroot 755 (empty)\nroot 777 /opt/x\n"}
+    assert checks.root_path(probe) == [
+        "root's PATH has an empty entry (the working directory): /usr/sbin::bin:/opt/x",
+        "root's PATH has a relative entry: bin",
+        "root's PATH: /opt/x is writable by its group or others (mode 777)"]
+
+
+def test_log_files_allow_the_login_records_their_group():
+    probe = {"rc": 0, "out": "664 root utmp /var/log/wtmp\n660 root utmp /var/log/btmp.1\n644 root root /var/log/dpkg.log\n"
+                             "666 root utmp /var/log/lastlog\n"}
+    assert checks.log_files(probe) == ["/var/log/dpkg.log: mode 644, wanted 640 or stricter",
+                                       "/var/log/lastlog: mode 666, wanted 664 or stricter"]
+
+
+def test_home_fixes_leave_system_accounts_to_acc_06():
+    state = {"accounts": {"li.wei": {"uid": 2001, "home": "/home/li.wei"}, "postgres": {"uid": 103, "home": "/var/lib/postgresql"}},
+             "homes": {"li.wei": {"type": "directory", "owner": "li.wei", "mode": "0750",
+                                  "dotfiles": {".netrc": {"type": "file", "mode": "0600"}, ".bashrc": {"type": "file", "mode": "0664"}}},
+                       "postgres": {"type": "directory", "owner": "postgres", "mode": "0755", "dotfiles": {}}}}
+    assert checks.home_fixes(state) == {"homes": [{"login": "li.wei", "path": "/home/li.wei"}],
+                                        "remove": ["/home/li.wei/.netrc"], "close": ["/home/li.wei/.bashrc"]}

@@ -61,6 +61,10 @@ def test_accounts_join_passwd_shadow_and_groups():
     assert data["accounts"]["mallory"]["groups"] == ["root"]
     assert not data["accounts"]["daemon"]["login_shell"]
     assert "$y$" not in json.dumps(data), "no password hash leaves the host"
+    # the ageing fields, in days (empty: None)
+    assert {k: data["accounts"]["mallory"][k] for k in ("changed", "min", "max", "warn", "inactive")} == \
+        {"changed": 19700, "min": 0, "max": 99999, "warn": 7, "inactive": None}
+    assert data["accounts"]["pmops"]["max"] is None
 
 
 def test_the_account_databases_keep_duplicates_and_never_a_password_field():
