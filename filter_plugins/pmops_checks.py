@@ -75,11 +75,11 @@ def pmops_password_fixes(state, days, inactive) -> dict[str, list[str]]:
     return checks.password_fixes(state, days, int(inactive))
 
 
-def pmops_system_login_shells(state) -> list[str]:
-    """System accounts that still have a login shell (ACC-06, CIS 5.4.2.7)."""
-    if not isinstance(state, dict):
-        raise AnsibleFilterError("pmops_system_login_shells needs the live state (a dict)")
-    return checks.system_login_shells(state)
+def pmops_system_login_shells(state, automation) -> list[str]:
+    """System accounts that still have a login shell (ACC-06, CIS 5.4.2.7), never the automation account."""
+    if not isinstance(state, dict) or not isinstance(automation, str) or not automation:
+        raise AnsibleFilterError("pmops_system_login_shells needs the live state (a dict) and the automation account's name")
+    return checks.system_login_shells(state, automation)
 
 
 def pmops_home_fixes(state) -> dict[str, list]:

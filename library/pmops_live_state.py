@@ -250,10 +250,11 @@ PROBES = {
     "chronyd_user": ["ps", "-C", "chronyd", "-o", "user="],
     # apt's sources as 'file:line' (comments left out), a legacy keyring, and any setting that
     # lets unsigned packages in (CIS 1.2.1.1-1.2.1.2)
-    "apt_sources": ["bash", "-c", "grep -rHEv '^[[:space:]]*(#|$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null; "
-                    "[ -s /etc/apt/trusted.gpg ] && echo 'legacy-keyring: /etc/apt/trusted.gpg'; "
-                    "apt-config dump | grep -iE '(AllowUnauthenticated|Allow-Insecure|Allow-Weak|Allow-Downgrade-To-Insecure)' "
-                    "| grep -i '\"true\"' | sed 's/^/apt-config: /'; true"],
+    # (only the files apt reads: sources.list, *.list and *.sources under sources.list.d)
+    "apt_sources": ["bash", "-c", "grep -rHEv '^[[:space:]]*(#|$)' --include='*.list' --include='*.sources' /etc/apt/sources.list "
+                    "/etc/apt/sources.list.d/ 2>/dev/null; [ -s /etc/apt/trusted.gpg ] && echo 'legacy-keyring: /etc/apt/trusted.gpg'; "
+                    "apt-config dump | grep -iE '(AllowUnauthenticated|AllowInsecureRepositories|AllowWeakRepositories|"
+                    "AllowDowngradeToInsecureRepositories)' | grep -iE '\"(true|1|yes|on)\"' | sed 's/^/apt-config: /'; true"],
     # the nftables tables in force, then any iptables-legacy rule (CIS 4.2.3)
     "nft_tables": ["bash", "-c", "PATH=/usr/sbin:/sbin:$PATH; nft list tables || exit 2; "
                    "if command -v iptables-legacy-save >/dev/null; then iptables-legacy-save 2>/dev/null | grep '^-A' || true; fi"],

@@ -315,7 +315,7 @@ def access(wanted: dict, live: dict) -> Problems:
         elif keys.get(name):
             problems["ACC-04"].append(f"{name}: {len(keys[name])} authorized key(s), but the matrix names no keys for it")
     problems["ACC-06"] += [f"{name} (uid {accounts[name]['uid']}): a system account with the login shell "
-                           f"{accounts[name]['shell']}" for name in system_login_shells(live)]
+                           f"{accounts[name]['shell']}" for name in system_login_shells(live, automation)]
     return problems
 
 
@@ -323,13 +323,14 @@ def access(wanted: dict, live: dict) -> Problems:
 SYSTEM_SHELLS_ALLOWED = frozenset({"root", "sync", "shutdown", "halt"})
 
 
-def system_login_shells(live: dict) -> list[str]:
+def system_login_shells(live: dict, automation: str) -> list[str]:
     """System accounts (uid below UID_MIN) with a shell that lets one log in (CIS 5.4.2.7):
     the access role gives them /usr/sbin/nologin (a service still starts; sudo -u and
-    runuser still run its commands)."""
+    runuser still run its commands). Never the automation account, whatever its uid: without
+    its shell nothing could converge this host again."""
     accounts = (live.get("accounts") or {}).get("accounts") or {}
     return sorted(name for name, acc in accounts.items()
-                  if acc["uid"] < UID_MIN and acc["login_shell"] and name not in SYSTEM_SHELLS_ALLOWED)
+                  if acc["uid"] < UID_MIN and acc["login_shell"] and name not in SYSTEM_SHELLS_ALLOWED | {automation})
 
 
 def expired(acc: dict) -> bool:
@@ -720,7 +721,10 @@ def password_accounts(want: dict, live: dict) -> list[str]:
 def password_fixes(live: dict, days: dict, inactive: int) -> dict[str, list[str]]:
     """What a converge must set (the hardening role's passwords.yml, by the filter
     pmops_password_fixes): `age`, the accounts whose usable password lacks the ageing or the
-    lock of password_accounts(); `future`, those whose last change is dated after today."""
+    lock of password_accounts(); `restart`, those of them the new ageing would expire or lock
+    at once (their last change is older than the maximum): their clock starts today, so that
+    applying the rule never locks anyone out (pam_unix refuses a key login too); `future`,
+    those whose last change is dated after today; `today`, the host's day number (UTC)."""
     accounts = (live.get("accounts") or {}).get("accounts") or {}
     today = int(live.get("now") or time.time()) // 86400
     days, inactive = {k: int(v) for k, v in days.items()}, int(inactive)
@@ -729,8 +733,11 @@ def password_fixes(live: dict, days: dict, inactive: int) -> dict[str, list[str]
         return (acc.get("max") is not None and 0 < acc["max"] <= days["max"] and (acc.get("min") or 0) >= days["min"]
                 and (acc.get("warn") or 0) >= days["warn"] and acc.get("inactive") is not None
                 and 0 <= acc["inactive"] <= inactive)
-    return {"age": sorted(n for n, a in accounts.items() if a.get("password") == "set" and not aged(a)),
-            "future": sorted(n for n, a in accounts.items() if (a.get("changed") or 0) > today)}
+    age = sorted(n for n, a in accounts.items() if a.get("password") == "set" and not aged(a))
+    return {"age": age,
+            "restart": [n for n in age if (accounts[n].get("changed") or 0) + days["max"] <= today],
+            "future": sorted(n for n, a in accounts.items() if (a.get("changed") or 0) > today),
+            "today": today}
 
 
 def root_path(probe: dict) -> list[str]:
@@ -766,8 +773,8 @@ def log_files(probe: dict) -> list[str]:
     problems = []
     for line in probe["out"].splitlines():
         parts = line.split(" ", 3)
-        if len(parts) != 4:
-            continue
+        if len(parts) != 4 or not re.fullmatch(r"[0-7]{3,4}", parts[0]):
+            continue  # find's own complaint (a file rotated away during the scan)
         mode, path = int(parts[0], 8), parts[3]
         name = path.rsplit("/", 1)[-1]
         allowed = 0o664 if re.match(r"(wtmp|btmp|lastlog)([.-]|$)", name) else 0o640
@@ -961,6 +968,11 @@ def hardening(wanted: dict, live: dict) -> Problems:
             problems.append("/etc/pam.d/common-auth: pam_unix.so is not the password check")
         problems += [f"package {p} is not installed" for p in ("libpam-modules", "libpam-pwquality")
                      if "packages" in live and not live["packages"].get(p)]
+        # pwquality's dictcheck with no cracklib dictionary refuses every new password
+        if str((want.get("pwquality") or {}).get("dictcheck", "0")) == "1" and \
+                not _file(live, "/var/cache/cracklib/cracklib_dict.pwd").get("exists"):
+            problems.append("/var/cache/cracklib/cracklib_dict.pwd: missing, so pwquality's dictionary check refuses "
+                            "every new password (package cracklib-runtime)")
         problems += [f"{m}: missing, so the PAM stack cannot load it" for m in
                      ("/usr/lib/x86_64-linux-gnu/security/pam_faillock.so", "/usr/lib/x86_64-linux-gnu/security/pam_pwquality.so",
                       "/usr/lib/x86_64-linux-gnu/security/pam_pwhistory.so") if not _file(live, m).get("exists")]

@@ -158,6 +158,8 @@ def test_unattended_security_updates_run_in_the_window_without_reboot(host, hard
 
 
 def test_pam_stacks_enforce_quality_history_and_lockout(host, hardening):
+    # pwquality's dictionary check needs cracklib's dictionary, or it refuses every password
+    assert host.file("/var/cache/cracklib/cracklib_dict.pwd").exists
     auth = host.file("/etc/pam.d/common-auth").content_string
     assert re.search(r"^auth\s+required\s+pam_faillock.so preauth$", auth, re.M)
     assert re.search(r"^auth\s+\[default=die\]\s+pam_faillock.so authfail$", auth, re.M)

@@ -204,6 +204,8 @@ DRIFTS = [
     ("monitor-01", "HARD-12", lambda d: _file(d, "/etc/security/faillock.conf", d["live"]["files"]["/etc/security/faillock.conf"]
                                               ["content"].replace("unlock_time = 900", "unlock_time = 0")),
      "/etc/security/faillock.conf: unlock_time = 0, wanted 900"),
+    ("backup-01", "HARD-12", lambda d: _set(d, ["live", "files", "/var/cache/cracklib/cracklib_dict.pwd"], {"exists": False}),
+     "pwquality's dictionary check refuses every new password"),
     ("web-01", "HARD-12", lambda d: _file(d, "/etc/pam.d/common-auth", "auth [success=1 default=ignore] pam_unix.so nullok\n"),
      "pam_faillock.so preauth"),
     ("web-01", "HARD-13", lambda d: _file(d, "/etc/audit/rules.d/50-pmops.rules", ""), "-k identity"),
@@ -498,7 +500,22 @@ def test_password_fixes_name_the_unaged_and_the_future_dated():
                 "li.wei": {"password": "set", "max": 90, "min": 1, "warn": 14, "inactive": 45, "changed": 20000},
                 "eve": {"password": "locked", "max": None, "changed": 30000}}
     live = {"accounts": {"accounts": accounts}, "now": 20001 * 86400}
-    assert checks.password_fixes(live, {"max": 90, "min": 1, "warn": 14}, 45) == {"age": ["root"], "future": ["eve"]}
+    assert checks.password_fixes(live, {"max": 90, "min": 1, "warn": 14}, 45) == \
+        {"age": ["root"], "restart": [], "future": ["eve"], "today": 20001}
+    # a password older than the new maximum starts its clock today instead of expiring at once
+    live["now"] = (20000 + 200) * 86400
+    assert checks.password_fixes(live, {"max": 90, "min": 1, "warn": 14}, 45)["restart"] == ["root"]
+
+
+def test_the_automation_account_keeps_its_shell_whatever_its_uid():
+    accounts = {"pmops": {"uid": 999, "login_shell": True}, "postgres": {"uid": 103, "login_shell": True},
+                "sync": {"uid": 4, "login_shell": True}, "www-data": {"uid": 33, "login_shell": False}}
+    assert checks.system_login_shells({"accounts": {"accounts": accounts}}, "pmops") == ["postgres"]
+
+
+def test_log_files_skip_finds_own_complaints():
+    probe = {"rc": 1, "out": "find: '/var/log/journal/x/y.journal~': No such file or directory\n644 root root /var/log/z.log\n"}
+    assert checks.log_files(probe) == ["/var/log/z.log: mode 644, wanted 640 or stricter"]
 
 
 @pytest.mark.parametrize(("text", "approved", "found"), [
