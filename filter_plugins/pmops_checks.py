@@ -89,9 +89,16 @@ def pmops_home_fixes(state) -> dict[str, list]:
     return checks.home_fixes(state["accounts"])
 
 
+def pmops_log_file_fixes(state) -> list[dict]:
+    """Log files to close, each with the symbolic mode that does it (HARD-16, CIS 6.2.2.1)."""
+    if not isinstance(state, dict):
+        raise AnsibleFilterError("pmops_log_file_fixes needs the live state (a dict)")
+    return checks.log_file_fixes((state.get("probes") or {}).get("log_scan") or {"rc": None, "out": ""})
+
+
 class FilterModule:
     def filters(self):
         return {"pmops_drift": pmops_drift, "pmops_unknown_accounts": pmops_unknown_accounts,
                 "pmops_password_fixes": pmops_password_fixes, "pmops_system_login_shells": pmops_system_login_shells,
-                "pmops_home_fixes": pmops_home_fixes,
+                "pmops_home_fixes": pmops_home_fixes, "pmops_log_file_fixes": pmops_log_file_fixes,
                 "pmops_unknown_db_roles": pmops_unknown_db_roles}

@@ -81,11 +81,7 @@ def sshd(wanted: dict, live: dict) -> Problems:
     banner = want.get("banner_text")
     if banner and "SSH-08" in problems and "files" in live:
         # CIS 1.6.3: the text shown before an SSH login names no system
-        text = _content(live, "/etc/issue.net")
-        if text is None or text.strip() != banner.strip():
-            problems["SSH-08"].append("/etc/issue.net: not the legal banner")
-        if re.search(r"\\[mrsv]", text or ""):
-            problems["SSH-08"].append("/etc/issue.net: names the system (getty escapes \\m \\r \\s \\v)")
+        problems["SSH-08"] += banner_problems(live, "/etc/issue.net", banner)
     types = want.get("host_key_types")
     if types:
         have, need = set(state.get("host_keys", [])), set(types)
@@ -358,46 +354,44 @@ def _interactive_homes(state: dict) -> list[tuple[str, dict]]:
             if name == "root" or accounts.get(name, {}).get("uid", 0) >= UID_MIN]
 
 
+def _home_findings(state: dict) -> list[tuple[str, str, str, str]]:
+    """What is wrong with the homes of interactive accounts (CIS 7.2.9-7.2.10, ANSSI BP-028's
+    0700), as (kind, login, path, problem): kind `missing` (left for a person: its files are
+    elsewhere), `home` (not its account's, or open to others), `remove` (.forward, .rhosts or
+    .netrc), `close` (a dot file the group or others may write). Root's home is held to the same."""
+    found = []
+    for name, home in _interactive_homes(state):
+        where = state["accounts"].get(name, {}).get("home") or "?"
+        if home.get("type") != "directory":  # also a missing one: _owner() gives it no type
+            found.append(("missing", name, where, f"{name}: home {where} does not exist"))
+            continue
+        if home.get("owner") != name:
+            found.append(("home", name, where, f"{name}: home {where} is owned by {home.get('owner')}"))
+        if int(home.get("mode", "0"), 8) & 0o077:
+            found.append(("home", name, where, f"{name}: home {where} is mode {home.get('mode')}, wanted 0700"))
+        for dot, info in sorted((home.get("dotfiles") or {}).items()):
+            if dot in FORBIDDEN_DOTFILES:
+                found.append(("remove", name, f"{where}/{dot}", f"{name}: {where}/{dot} exists"))
+            elif info.get("type") == "file" and int(info.get("mode", "0"), 8) & 0o022:
+                found.append(("close", name, f"{where}/{dot}",
+                              f"{name}: {where}/{dot} is mode {info.get('mode')}, writable by its group or others"))
+    return found
+
+
 def home_fixes(state: dict) -> dict[str, list]:
     """What the access role puts right of homes() (ACC-07): `homes` [{login, path}] to make
     their account's and 0700, `remove` the forbidden dot files, `close` the dot files others
-    or the group may write. A missing home is left for a person (its files are elsewhere)."""
-    fixes: dict[str, list] = {"homes": [], "remove": [], "close": []}
-    for name, home in _interactive_homes(state):
-        where = state["accounts"].get(name, {}).get("home")
-        if not where or home.get("type") != "directory":
-            continue
-        if home.get("owner") != name or int(home.get("mode", "0"), 8) & 0o077:
-            fixes["homes"].append({"login": name, "path": where})
-        for dot, info in sorted((home.get("dotfiles") or {}).items()):
-            if dot in FORBIDDEN_DOTFILES:
-                fixes["remove"].append(f"{where}/{dot}")
-            elif info.get("type") == "file" and int(info.get("mode", "0"), 8) & 0o022:
-                fixes["close"].append(f"{where}/{dot}")
-    return fixes
+    or the group may write."""
+    found = _home_findings(state)
+    homes_ = {(name, path) for kind, name, path, _ in found if kind == "home"}
+    return {"homes": [{"login": name, "path": path} for name, path in sorted(homes_)],
+            "remove": [path for kind, _, path, _ in found if kind == "remove"],
+            "close": [path for kind, _, path, _ in found if kind == "close"]}
 
 
 def homes(state: dict) -> list[str]:
-    """The homes of interactive accounts (CIS 7.2.9, ANSSI BP-028's 0700): each
-    exists, is owned by its account and open to nobody else; their dot files are not writable
-    by the group or others, and none of .forward, .rhosts, .netrc exists (7.2.10). Root's
-    home is /root, held to the same."""
-    problems = []
-    for name, home in _interactive_homes(state):
-        where = state["accounts"].get(name, {}).get("home", "?")
-        if not home.get("exists") or home.get("type") != "directory":
-            problems.append(f"{name}: home {where} does not exist")
-            continue
-        if home.get("owner") != name:
-            problems.append(f"{name}: home {where} is owned by {home.get('owner')}")
-        if int(home.get("mode", "0"), 8) & 0o077:
-            problems.append(f"{name}: home {where} is mode {home.get('mode')}, wanted 0700")
-        for dot, info in sorted((home.get("dotfiles") or {}).items()):
-            if dot in FORBIDDEN_DOTFILES:
-                problems.append(f"{name}: {where}/{dot} exists")
-            elif info.get("type") == "file" and int(info.get("mode", "0"), 8) & 0o022:
-                problems.append(f"{name}: {where}/{dot} is mode {info.get('mode')}, writable by its group or others")
-    return problems
+    """ACC-07's findings on homes (see _home_findings)."""
+    return [problem for *_, problem in _home_findings(state)]
 
 
 def account_databases(state: dict) -> list[str]:
@@ -607,6 +601,20 @@ def _probe(live: dict, name: str) -> dict:
     return (live.get("probes") or {}).get(name) or {"rc": None, "out": ""}
 
 
+def _today(live: dict) -> int:
+    """The host's day number (days since 1970, UTC), as shadow counts them."""
+    return int(live.get("now") or time.time()) // 86400
+
+
+def banner_problems(live: dict, path: str, banner: str) -> list[str]:
+    """A banner file holds the legal text and names no system (CIS 1.6.1-1.6.3)."""
+    text = _content(live, path)
+    problems = [] if text is not None and text.strip() == banner.strip() else [f"{path}: not the legal banner"]
+    if re.search(r"\\[mrsv]", text or ""):
+        problems.append(f"{path}: names the system (getty escapes \\m \\r \\s \\v)")
+    return problems
+
+
 # ------------------------------------------------------------------ baseline
 @check("BASE-01", "BASE-02", "BASE-03")
 def baseline(wanted: dict, live: dict) -> Problems:
@@ -690,7 +698,7 @@ def password_accounts(want: dict, live: dict) -> list[str]:
     accounts = (live.get("accounts") or {}).get("accounts") or {}
     if not accounts:
         return []
-    today = int(live.get("now") or time.time()) // 86400
+    today = _today(live)
     days, inactive = {k: int(v) for k, v in want["password_days"].items()}, int(want["password_inactive"])
     problems = []
     have = _settings(_content(live, "/etc/default/useradd")).get("INACTIVE", "(unset)")
@@ -704,17 +712,23 @@ def password_accounts(want: dict, live: dict) -> list[str]:
     for name, acc in sorted(accounts.items()):
         if (acc.get("changed") or 0) > today:
             problems.append(f"{name}: password last changed on {_day(acc['changed'] * 86400)[:10]}, a day in the future")
-        if acc.get("password") != "set":
-            continue
-        if acc.get("max") is None or not 0 < acc["max"] <= days["max"]:
-            problems.append(f"{name}: password never expires or after {acc.get('max')} days, wanted {days['max']}")
-        if (acc.get("min") or 0) < days["min"]:
-            problems.append(f"{name}: password may change again after {acc.get('min') or 0} days, wanted {days['min']}")
-        if (acc.get("warn") or 0) < days["warn"]:
-            problems.append(f"{name}: warned {acc.get('warn') or 0} days before the password expires, wanted {days['warn']}")
-        if acc.get("inactive") is None or not 0 <= acc["inactive"] <= inactive:
-            problems.append(f"{name}: not locked {inactive} days after the password expires "
-                            f"(inactive {acc.get('inactive') if acc.get('inactive') is not None else 'never'})")
+        if acc.get("password") == "set":
+            problems += [f"{name}: {p}" for p in _ageing_problems(acc, days, inactive)]
+    return problems
+
+
+def _ageing_problems(acc: dict, days: dict[str, int], inactive: int) -> list[str]:
+    """How a usable password's shadow fields fall short of login.defs' ageing and the lock."""
+    problems = []
+    if acc.get("max") is None or not 0 < acc["max"] <= days["max"]:
+        problems.append(f"password never expires or after {acc.get('max')} days, wanted {days['max']}")
+    if (acc.get("min") or 0) < days["min"]:
+        problems.append(f"password may change again after {acc.get('min') or 0} days, wanted {days['min']}")
+    if (acc.get("warn") or 0) < days["warn"]:
+        problems.append(f"warned {acc.get('warn') or 0} days before the password expires, wanted {days['warn']}")
+    if acc.get("inactive") is None or not 0 <= acc["inactive"] <= inactive:
+        problems.append(f"not locked {inactive} days after the password expires "
+                        f"(inactive {acc.get('inactive') if acc.get('inactive') is not None else 'never'})")
     return problems
 
 
@@ -726,14 +740,9 @@ def password_fixes(live: dict, days: dict, inactive: int) -> dict[str, list[str]
     applying the rule never locks anyone out (pam_unix refuses a key login too); `future`,
     those whose last change is dated after today; `today`, the host's day number (UTC)."""
     accounts = (live.get("accounts") or {}).get("accounts") or {}
-    today = int(live.get("now") or time.time()) // 86400
+    today = _today(live)
     days, inactive = {k: int(v) for k, v in days.items()}, int(inactive)
-
-    def aged(acc: dict) -> bool:
-        return (acc.get("max") is not None and 0 < acc["max"] <= days["max"] and (acc.get("min") or 0) >= days["min"]
-                and (acc.get("warn") or 0) >= days["warn"] and acc.get("inactive") is not None
-                and 0 <= acc["inactive"] <= inactive)
-    age = sorted(n for n, a in accounts.items() if a.get("password") == "set" and not aged(a))
+    age = sorted(n for n, a in accounts.items() if a.get("password") == "set" and _ageing_problems(a, days, inactive))
     return {"age": age,
             "restart": [n for n in age if (accounts[n].get("changed") or 0) + days["max"] <= today],
             "future": sorted(n for n, a in accounts.items() if (a.get("changed") or 0) > today),
@@ -765,22 +774,28 @@ def root_path(probe: dict) -> list[str]:
     return problems
 
 
-def log_files(probe: dict) -> list[str]:
-    """Log files under /var/log (CIS 6.2.2.1, journald's own 6.2.1.1.2): no group may write
-    them, nobody else may read them; the login records (wtmp, btmp, lastlog) may be written by
-    their group (utmp) and read by all, as login programs and last(1) need. From the log_scan
-    probe ('mode owner group path')."""
-    problems = []
+def log_file_fixes(probe: dict) -> list[dict]:
+    """Log files under /var/log (CIS 6.2.2.1, journald's own 6.2.1.1.2) looser than allowed:
+    no group may write them, nobody else may read them; the login records (wtmp, btmp,
+    lastlog) may be written by their group (utmp) and read by all, as login programs and
+    last(1) need. From the log_scan probe ('mode owner group path'), as [{path, mode, allowed,
+    chmod}]: `chmod`, the symbolic mode that closes it (the hardening role's file_scan.yml)."""
+    fixes = []
     for line in probe["out"].splitlines():
         parts = line.split(" ", 3)
         if len(parts) != 4 or not re.fullmatch(r"[0-7]{3,4}", parts[0]):
             continue  # find's own complaint (a file rotated away during the scan)
-        mode, path = int(parts[0], 8), parts[3]
-        name = path.rsplit("/", 1)[-1]
-        allowed = 0o664 if re.match(r"(wtmp|btmp|lastlog)([.-]|$)", name) else 0o640
-        if mode & ~allowed & 0o777:
-            problems.append(f"{path}: mode {parts[0]}, wanted {allowed:o} or stricter")
-    return problems
+        record = re.match(r"(wtmp|btmp|lastlog)([.-]|$)", parts[3].rsplit("/", 1)[-1])
+        allowed = 0o664 if record else 0o640
+        if int(parts[0], 8) & ~allowed & 0o777:
+            fixes.append({"path": parts[3], "mode": parts[0], "allowed": f"{allowed:o}",
+                          "chmod": "u-x,g-x,o-wx" if record else "u-x,g-wx,o-rwx"})
+    return fixes
+
+
+def log_files(probe: dict) -> list[str]:
+    """HARD-16's findings on log files (see log_file_fixes)."""
+    return [f"{f['path']}: mode {f['mode']}, wanted {f['allowed']} or stricter" for f in log_file_fixes(probe)]
 
 
 @check("HARD-19", "HARD-20")
@@ -901,15 +916,8 @@ def hardening(wanted: dict, live: dict) -> Problems:
         out["HARD-06"] = problems
     if on.get("banner", True):
         # CIS 1.6.1, 1.6.2 (the text, which names no system), 1.6.4, 1.6.5 (owner and mode)
-        problems = []
-        for path in ("/etc/issue", "/etc/motd"):
-            text = _content(live, path) or ""
-            if text.strip() != want["banner_text"].strip():
-                problems.append(f"{path}: not the legal banner")
-            if re.search(r"\\[mrsv]", text):
-                problems.append(f"{path}: names the system (getty escapes \\m \\r \\s \\v)")
-            problems += _owner_mode(live, path, "root", "root", "0644")
-        out["HARD-07"] = problems
+        out["HARD-07"] = [p for path in ("/etc/issue", "/etc/motd") for p in
+                          banner_problems(live, path, want["banner_text"]) + _owner_mode(live, path, "root", "root", "0644")]
     if on.get("modules", True):
         text = _lines(_content(live, "/etc/modprobe.d/60-pmops-blacklist.conf"))
         problems = [f"kernel module {m} can load (no 'install {m} /bin/false')" for m in want["modules_refused"]
