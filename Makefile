@@ -19,7 +19,7 @@ export ANSIBLE_STRATEGY := linear
 endif
 
 .PHONY: help setup lock lint lint-project ansible-lint unit syntax lab-secrets inventory-tests fast fast-core wheelhouse molecule lab-up lab-down lab-status \
-        artifacts lab-image lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-backup bench-comply bench-strategy bench-monitoring bench-lynis bench-hardening clean
+        artifacts ee lab-image lab-check lab-converge lab-idempotence lab-verify lab-drills lab-tests lab-test test demo deploy rollback patch load backup restore-drill bench bench-awx bench-backup bench-comply bench-strategy bench-monitoring bench-lynis bench-hardening clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -44,6 +44,8 @@ lint-project: setup ## every lint but ansible-lint: yamllint, role READMEs again
 	python scripts/lint_controls.py
 	python scripts/lint_structure.py
 	python scripts/lint_rules.py
+	python scripts/lint_awx.py
+	for inventory in inventory/lab inventory/staging inventory/production; do pmops topology -i $$inventory; done
 
 unit: setup ## unit tests of pmops, filters and modules
 	pytest tests/unit
@@ -69,6 +71,9 @@ fast-core: lint-project unit syntax inventory-tests ## make fast without ansible
 # ---------------------------------------------------------------- tier 2: minutes
 wheelhouse: setup ## wheels of requirements.txt in .cache/wheelhouse (control nodes with no route to PyPI)
 	.venv/bin/pip wheel --quiet --disable-pip-version-check -r requirements.txt -w .cache/wheelhouse 2> >(grep -v "^WARNING: Location" >&2)
+
+ee: setup ## build the execution environment (ee/execution-environment.yml) on the lab image, from the wheelhouse (cached)
+	pmops ee build
 
 lab-image: setup ## build the lab image with debootstrap (cached: rebuilt only when lab/image/ changes)
 	pmops lab image
@@ -154,6 +159,9 @@ bench-hardening: lab-up ## hardening roles on one host: first converge and re-ru
 
 bench-backup: lab-up ## backup and restore time and throughput of a generated database (MB=1024)
 	python bench/bench_backup.py --mb $(or $(MB),1024)
+
+bench-awx: lab-up ee ## the same short job in the virtualenv, in the execution environment and on an execution node (lab converged)
+	python bench/bench_awx.py
 
 bench-comply: lab-up ## pmops comply on 1, 2, 4 and 6 hosts with the time of each phase, then 6 live-only and --check-mode (lab converged)
 	python bench/bench_comply.py

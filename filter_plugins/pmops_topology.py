@@ -17,6 +17,13 @@ description:
     (C(pmops_address), else C(ansible_host), else the name).
   - C(pmops_topology_sources) resolves a source list (groups, hosts, networks, C(any)) against that map;
     C(any) is C(['0.0.0.0/0', '::/0']).
+  - With the static topology (C(pmops_topology), group_vars/all/pmops_topology.yml) as second argument,
+    C(pmops_topology_addresses) reads it instead: a sliced run's C(groups) and C(hostvars) hold only its
+    slice's hosts.
+  - C(pmops_topology_view) gives what a role may read of other hosts, C({groups, hosts: {host: {address,
+    groups, vars}}}), from the static topology when there is one.
+  - C(pmops_topology_hosts_with) lists the hosts of such a view whose published variable is true.
+  - C(pmops_topology_errors) names how the static topology differs from the run's inventory.
 options:
   _input:
     description: C(groups) (addresses), or a source list (sources).
@@ -42,4 +49,7 @@ class FilterModule:
         return {
             "pmops_topology_addresses": topology.addresses,
             "pmops_topology_sources": topology.sources,
+            "pmops_topology_view": topology.view,
+            "pmops_topology_hosts_with": topology.hosts_with,
+            "pmops_topology_errors": topology.static_errors,
         }

@@ -6,6 +6,7 @@ Layer: command, the top: it parses arguments and calls the other commands.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pmops import PmopsError, __version__
@@ -21,10 +22,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_inventory(sub: argparse.ArgumentParser) -> None:
+    """-i, the same on every command that reads an inventory."""
+    sub.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+
+
 def add_target(sub: argparse.ArgumentParser, limit_help: str = "only these hosts or groups (Ansible pattern)",
                verbose_help: str = "show Ansible's output") -> None:
     """-i, -l and -v, the same on every command that runs playbooks."""
-    sub.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+    add_inventory(sub)
     sub.add_argument("-l", "--limit", help=limit_help)
     sub.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
 
@@ -35,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Power Marketing Ops: run and check the marketing IT system's infrastructure.",
     )
     parser.add_argument("--version", action="version", version=f"pmops {__version__}")
+    parser.add_argument("--ee", metavar="IMAGE", default=os.environ.get("PMOPS_EE") or None,
+                        help="run Ansible and testinfra in this execution environment (a container image, "
+                             "e.g. localhost/pmops-ee:latest from `pmops ee build`) through ansible-runner's "
+                             "process isolation, as AWX does (default: $PMOPS_EE, else this virtualenv)")
+    parser.add_argument("--worker", metavar="NODE", default=os.environ.get("PMOPS_WORKER") or None,
+                        help="run each playbook on an execution node, as AWX does through receptor: ansible-runner "
+                             "transmit here, worker on NODE, process here. NODE is podman:IMAGE (an execution "
+                             "environment container) or ssh:[USER@]HOST (default: $PMOPS_WORKER, else here)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     lab = commands.add_parser(
@@ -190,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "backup and restore drill, and show the last compliance score: one terminal screen, or a "
                     "self-contained HTML page. Exit status 1 when a target is down or a page fires. Prometheus: "
                     "the lab's, or PMOPS_PROMETHEUS_URL, PMOPS_PROMETHEUS_CA, PMOPS_PROMETHEUS_PASSWORD_FILE.")
-    status.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+    add_inventory(status)
     status.add_argument("--html", metavar="FILE", help="also write the page to FILE")
     status.add_argument("--json", dest="as_json", action="store_true", help="the figures as JSON")
     watch = commands.add_parser(
@@ -199,12 +213,43 @@ def build_parser() -> argparse.ArgumentParser:
                     "Prometheus has an Alertmanager that answers, and neither failed to deliver in the last 10 "
                     "minutes. Exit status 1, naming what is broken, otherwise (the control node's "
                     "pmops-alerting-watch timer runs it and raises its own notice).")
-    watch.add_argument("-i", "--inventory", default="inventory/lab", help="inventory (default: inventory/lab)")
+    add_inventory(watch)
+    topo = commands.add_parser(
+        "topology", help="the inventory's static topology (group_vars/all/pmops_topology.yml): current, or write it",
+        description="Every host's address, groups and the variables other hosts' roles read of it, from the "
+                    "whole inventory, so that a sliced job (AWX's job slicing), whose inventory holds only its "
+                    "slice's hosts, still admits and scrapes every peer. Without --write: exit 1 and the "
+                    "difference when the file is not current (make lint runs this on every inventory).")
+    add_inventory(topo)
+    topo.add_argument("--write", action="store_true", help="write the file")
+    slices = commands.add_parser(
+        "slices", help="write the inventories AWX's job slicing would give each of N slices",
+        description="AWX's slices of an inventory (hosts sorted by name, slice K taking every N-th from the "
+                    "K-th; every group and its variables, only the slice's hosts), as slice-K.json in OUT: "
+                    "ansible-playbook -i OUT/slice-1.json runs what slice 1 of a sliced job would.")
+    add_inventory(slices)
+    slices.add_argument("-n", "--count", type=positive_int, required=True, help="how many slices")
+    slices.add_argument("--out", required=True, help="directory for slice-K.json")
+    slices.add_argument("-l", "--limit", help="pare the inventory down to these hosts first (Ansible pattern)")
+    ee = commands.add_parser(
+        "ee", help="the execution environment: build it here, with no image registry",
+        description="Build the execution environment of ee/execution-environment.yml with ansible-builder on "
+                    "the lab's Debian 12 image, installing the project's lock from the wheelhouse. Cached: "
+                    "built again only when ee/, requirements.txt or the lab image change. Prints its tag.")
+    ee_cmds = ee.add_subparsers(dest="ee_command", metavar="EE_COMMAND", required=True)
+    ee_build = ee_cmds.add_parser("build", help="build the image, or say which one is current")
+    ee_build.add_argument("--rebuild", action="store_true", help="build it even when the current one exists")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Read by pmops.runner (playbooks) and pmops.comply (testinfra), in this process only.
+    for variable, value in (("PMOPS_EE", args.ee), ("PMOPS_WORKER", args.worker)):
+        if value:
+            os.environ[variable] = value
+        else:
+            os.environ.pop(variable, None)
     try:
         if args.command == "audit":
             from pmops import comply
@@ -251,6 +296,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "load":
             from pmops import load
             return load.run(args.url, args.seconds, args.ca, args.workers)
+        if args.command == "topology":
+            from pmops import slicing
+            return slicing.run_topology(args.inventory, args.write)
+        if args.command == "slices":
+            from pathlib import Path
+
+            from pmops import slicing
+            for path in slicing.write_slices(args.inventory, args.count, Path(args.out), args.limit):
+                print(path)
+            return 0
+        if args.command == "ee":
+            from pmops import ee
+            tag, _ = ee.ensure(rebuild=args.rebuild)
+            print(tag)
+            return 0
         if args.command == "lab":
             from pmops import lab
             if args.lab_command == "up":

@@ -63,11 +63,23 @@ class Testinfra:
         bad = f" ({len(self.failing)} with failures)" if self.failing else ""
         return f"testinfra {len(self.done)}/{len(self.hosts)} hosts done{bad}"
 
-    def _argv(self, host: str) -> list[str]:
+    def _argv(self, host: str, env: dict[str, str]) -> list[str]:
+        """pytest for one host: in this virtualenv, or in the execution environment (`--ee`) with
+        the variables it needs passed in (a container inherits none)."""
         nodes = sorted({node for node, _ in controls.control_tests(self.controls).values()})
-        return [sys.executable, "-m", "pytest", *nodes, f"--hosts=ansible://{host}",
+        image = runner.execution_environment()
+        argv = ["python3" if image else sys.executable, "-m", "pytest", *nodes, f"--hosts=ansible://{host}",
                 f"--ansible-inventory={self.inventory}", "--sudo", "-p", "pmops.pytest_results",
                 "-p", "no:cacheprovider", "-q", "-rN", "--color=no"]
+        if not image:
+            return argv
+        runner.use_podman_settings()
+        return runner.in_container(image, argv, {k: v for k, v in env.items() if k in self.PASSED},
+                                   mounts=(self.tmp,))
+
+    # What testinfra's processes are told, in the virtualenv or in the execution environment.
+    PASSED = ("ANSIBLE_CONFIG", "ANSIBLE_HOST_KEY_CHECKING", "PMOPS_TESTINFRA_WANT", "PMOPS_TESTINFRA_RESULTS",
+              "PYTHONPATH")
 
     def _loop(self) -> None:
         want = sorted(set(controls.control_tests(self.controls).values()))
@@ -79,10 +91,11 @@ class Testinfra:
                 host = pending.pop(0)
                 if host in self.cancelled:
                     continue
+                host_env = dict(env, PMOPS_TESTINFRA_RESULTS=str(self.tmp / f"{host}.jsonl"))
                 with open(self.tmp / f"{host}.log", "w") as log:
                     running[host] = subprocess.Popen(
-                        self._argv(host), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                        env=dict(env, PMOPS_TESTINFRA_RESULTS=str(self.tmp / f"{host}.jsonl")))
+                        self._argv(host, host_env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL, env=host_env)
             for host, proc in list(running.items()):
                 if host in self.cancelled and proc.poll() is None:
                     proc.terminate()
@@ -189,6 +202,8 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
              "seconds": round(time.monotonic() - clock, 1), "inventory": inv.shown, "limit": limit,
              "user": runlog.who(), "git_commit": commit, "git_dirty": dirty, "threshold": threshold,
              "pmops_version": __version__, "testinfra": testinfra, "check_mode": check_mode,
+             # where Ansible ran: the execution environment's image and the execution node, or null (here)
+             "execution": {"ee": runner.execution_environment(), "worker": runner.execution_node()},
              # seconds from the start until each part was done (they run side by side)
              "phases": {"ansible": ansible_done, "testinfra": testinfra_done}}
     rep = report.build(facts, catalogue, audited, tested, report.earlier(reports))

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ANSIBLE_CFG = ROOT / "ansible.cfg"
 # What may be thrown away and made again: Ansible's fact cache, deploy and patch reports.
 CACHE = ROOT / ".cache"
+# podman's settings on this machine (runc, ulimits): the lab and the execution environment.
+CONTAINERS_CONF = ROOT / "lab" / "containers.conf"
 
 
 def state_dir() -> Path:

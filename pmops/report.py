@@ -5,7 +5,8 @@ report.json, schema "pmops-compliance/1" (fields are only ever added, never rena
 
   schema       "pmops-compliance/1"
   run          id (the report directory's name), started / finished (UTC, ISO 8601), seconds,
-               inventory, limit, user, git_commit, git_dirty, threshold, pmops_version
+               inventory, limit, user, git_commit, git_dirty, threshold, pmops_version, testinfra,
+               check_mode, execution {ee, worker}, phases
   summary      hosts, controls, score (0-100, or null when nothing was assessable), counts
                {status: n}, compliant (score >= threshold and nothing changed), changed_nothing
   families     {family: {title, mlps, score, counts}}

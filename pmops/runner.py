@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pmops import PmopsError
-from pmops.paths import ANSIBLE_CFG, ROOT
+from pmops.paths import ANSIBLE_CFG, CACHE, CONTAINERS_CONF, ROOT
 
 
 class Progress:
@@ -120,11 +120,23 @@ def resolve_inventory(inventory: str | Inventory) -> Inventory:
     return Inventory(inventory, str(Path(inventory).resolve()))
 
 
+def _ansible_inventory(inventory: str, *args: str) -> subprocess.CompletedProcess:
+    argv = [str(Path(sys.executable).parent / "ansible-inventory"), "-i", inventory, "--list", *args]
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG)))
+
+
+def inventory_listing(inventory: str | Inventory, *args: str) -> dict:
+    """ansible-inventory --list of an inventory (extra arguments such as --export passed on)."""
+    inv = resolve_inventory(inventory)
+    proc = _ansible_inventory(inv.path, *args)
+    if proc.returncode != 0:
+        raise PmopsError(f"ansible-inventory cannot read {inv.shown}: " + (proc.stderr.strip().splitlines() or ["?"])[-1])
+    return json.loads(proc.stdout)
+
+
 def _list_hosts(inventory: str, limit: str | None) -> list[str]:
-    argv = [str(Path(sys.executable).parent / "ansible-inventory"), "-i", inventory, "--list"]
-    if limit:
-        argv += ["--limit", limit]
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    proc = _ansible_inventory(inventory, *(["--limit", limit] if limit else []))
     if proc.returncode != 0:
         return []
     data = json.loads(proc.stdout)
@@ -143,6 +155,64 @@ def read_events(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def execution_environment() -> str | None:
+    """The container image Ansible runs in (`pmops --ee IMAGE`, $PMOPS_EE); None: this virtualenv."""
+    return os.environ.get("PMOPS_EE") or None
+
+
+def use_podman_settings() -> None:
+    """podman, run by this process or by ansible-runner (which passes this process's environment
+    on), reads this machine's settings (runc, ulimits) unless told otherwise."""
+    os.environ.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
+
+
+# How a container of the execution environment sees the project: at its own path, so ansible.cfg,
+# the inventories, the playbooks and their relative paths (keys, .cache) mean the same inside;
+# on the host's network, as the controller (the lab admits SSH from the host's address only);
+# as root, who owns ansible-runner's private directory and the control node's keys.
+CONTAINER_OPTIONS = ["--network=host", "--user=0"]
+
+
+def in_container(image: str, argv: list[str], env: dict[str, str], mounts: tuple[Path, ...] = ()) -> list[str]:
+    """argv run in the execution environment the way ansible-runner runs playbooks there
+    (testinfra's processes of `pmops comply --ee`)."""
+    cmd = ["podman", "run", "--rm", "--interactive", *CONTAINER_OPTIONS, f"--volume={ROOT}:{ROOT}",
+           f"--workdir={ROOT}"]
+    cmd += [f"--volume={path}:{path}" for path in mounts]
+    cmd += [f"--env={key}={value}" for key, value in sorted(env.items())]
+    return cmd + [image, *argv]
+
+
+def execution_node() -> str | None:
+    """Where ansible-runner's worker runs the job (`pmops --worker NODE`, $PMOPS_WORKER): None,
+    here; `podman:IMAGE`, an execution environment container; `ssh:[USER@]HOST`, a host with
+    ansible-runner installed (from the wheelhouse)."""
+    return os.environ.get("PMOPS_WORKER") or None
+
+
+# Where a worker unpacks the job it is sent (its private data directory), on the execution node.
+WORKER_DIR = "/var/tmp/pmops-job"
+# What a job sends to an execution node of the project: what Ansible reads, not the tests, the
+# documentation or what runs leave behind (the lab's keys and secrets do go: AWX would send
+# them as credentials).
+JOB_SKIPS = (".git", ".venv", ".cache", ".pytest_cache", ".benchmarks", "reports", "runlog", "tests", "bench", "docs",
+             "molecule", "__pycache__", "*.pyc", "node_modules")
+
+
+def worker_command(node: str) -> list[str]:
+    """The command that runs ansible-runner's worker on an execution node: the job on its
+    standard input, the events and artifacts on its standard output (no terminal: it would
+    corrupt the stream)."""
+    kind, _, where = node.partition(":")
+    worker = ["ansible-runner", "worker", "--private-data-dir", WORKER_DIR, "--delete"]
+    if kind == "podman" and where:
+        use_podman_settings()
+        return ["podman", "run", "--rm", "--interactive", *CONTAINER_OPTIONS, where, *worker]
+    if kind == "ssh" and where:
+        return ["ssh", "-o", "BatchMode=yes", "-T", where, *worker]
+    raise PmopsError(f"--worker {node!r}: give podman:IMAGE (an execution environment) or ssh:[USER@]HOST")
 
 
 @dataclass
@@ -165,13 +235,27 @@ def run_playbook(playbook: str, inventory: str | Inventory, *, check: bool, labe
 
     private = Path(tempfile.mkdtemp(prefix="pmops-run-"))
     events_path = private / "events.jsonl"
+    image = execution_environment()
     env = {
-        "PMOPS_AUDIT_EVENTS": str(events_path),
+        "PMOPS_AUDIT_EVENTS": "/runner/events.jsonl" if image else str(events_path),
         "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "callback_plugins"),
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer,pmops_audit",
         "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
         "ANSIBLE_NOCOLOR": "1",
+        # ansible-runner turns host key checking off unless told (its AWX heritage), and that
+        # overrides ansible.cfg: a run through it would trust any host key.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
     }
+    isolation: dict = {}
+    if image:
+        # ansible-runner mounts only its private directory (as /runner) and always gives
+        # Ansible /runner/inventory: the project is mounted at its own path, the inventory linked.
+        (private / "inventory").symlink_to(inv.path)
+        env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(CACHE / "facts")  # runner would keep facts per run
+        isolation = dict(process_isolation=True, process_isolation_executable="podman", container_image=image,
+                         container_volume_mounts=[f"{ROOT}:{ROOT}"], container_workdir=str(ROOT),
+                         container_options=list(CONTAINER_OPTIONS))
+        use_podman_settings()
     # ansible-playbook from this interpreter's virtualenv, whether or not it is activated
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
@@ -179,12 +263,20 @@ def run_playbook(playbook: str, inventory: str | Inventory, *, check: bool, labe
     cmdline = "--check --diff" if check else "--diff"
     progress = progress or Progress(label)
     started = time.monotonic()
+    node = execution_node()
     try:
-        runner = ansible_runner.run(
-            private_data_dir=str(private), project_dir=str(ROOT), playbook=str(ROOT / playbook),
-            inventory=inv.path, cmdline=cmdline, limit=limit, tags=",".join(tags) if tags else None,
-            extravars=extravars or None, envvars=env, event_handler=progress.event, quiet=not verbose,
-            suppress_env_files=True, settings={"suppress_ansible_output": not verbose})
+        if node:
+            runner = _through_worker(node, private, playbook, inv, env, dict(
+                cmdline=cmdline, limit=limit, tags=",".join(tags) if tags else None, extravars=extravars or None,
+                quiet=not verbose, suppress_env_files=True, settings={"suppress_ansible_output": not verbose}),
+                progress)
+            events_path = private / "artifacts" / JOB_IDENT / "pmops_events.jsonl"
+        else:
+            runner = ansible_runner.run(
+                private_data_dir=str(private), project_dir=str(ROOT), playbook=str(ROOT / playbook),
+                inventory=inv.path, cmdline=cmdline, limit=limit, tags=",".join(tags) if tags else None,
+                extravars=extravars or None, envvars=env, event_handler=progress.event, quiet=not verbose,
+                suppress_env_files=True, settings={"suppress_ansible_output": not verbose}, **isolation)
         log = runner.stdout.read() if runner.stdout else ""
         if log_path:
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,3 +285,64 @@ def run_playbook(playbook: str, inventory: str | Inventory, *, check: bool, labe
                       seconds=round(time.monotonic() - started, 1), log=log)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+JOB_IDENT = "pmops"
+
+
+def _through_worker(node: str, private: Path, playbook: str, inv: Inventory, env: dict, options: dict,
+                    progress: Progress):
+    """The job as AWX runs it on an execution node: ansible-runner's transmit here (the project and
+    the inventory zipped into the job stream), its worker on the node, its process here (the
+    events replayed through the progress line, the artifacts unpacked into the private directory).
+    Paths in the job are the node's: the project under WORKER_DIR/project."""
+    import ansible_runner
+
+    project = private / "project"
+    shutil.copytree(ROOT, project, symlinks=True, ignore=shutil.ignore_patterns(*JOB_SKIPS))
+    inventory = Path(inv.path)
+    try:
+        sent_inventory = project / inventory.relative_to(ROOT)
+    except ValueError:  # an inventory outside the project travels beside it
+        sent_inventory = private / "inventory" / inventory.name
+        (shutil.copytree if inventory.is_dir() else shutil.copy)(inventory, sent_inventory)
+    there = Path(WORKER_DIR)
+    node_env = dict(env, ANSIBLE_CONFIG=str(there / "project" / "ansible.cfg"),
+                    ANSIBLE_CALLBACK_PLUGINS=str(there / "project" / "callback_plugins"),
+                    PMOPS_AUDIT_EVENTS=str(there / "artifacts" / JOB_IDENT / "pmops_events.jsonl"))
+    job, results = private / "job.stream", private / "results.stream"
+    with job.open("wb") as out:
+        ansible_runner.run(streamer="transmit", _output=out, private_data_dir=str(private), ident=JOB_IDENT,
+                           playbook=str(project / playbook), inventory=str(sent_inventory), envvars=node_env,
+                           **options)
+    with job.open("rb") as stdin, results.open("wb") as stdout:
+        worker = subprocess.run(worker_command(node), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    if results.stat().st_size == 0:
+        raise PmopsError(f"the worker on {node} sent nothing back (exit {worker.returncode}): "
+                         + worker.stderr.decode(errors="replace").strip()[-500:])
+    shutil.rmtree(project, ignore_errors=True)
+    stats: dict = {}
+
+    def keep_stats(event: dict) -> bool:
+        if event.get("event") == "playbook_on_stats":
+            data = event.get("event_data") or {}
+            stats.update({key: data.get(key, {}) for key in ("skipped", "ok", "dark", "failures", "ignored",
+                                                              "rescued", "processed", "changed")})
+        return progress.event(event)
+
+    with results.open("rb") as stdin:
+        processed = ansible_runner.run(streamer="process", _input=stdin, private_data_dir=str(private),
+                                       ident=JOB_IDENT, event_handler=keep_stats, quiet=options["quiet"])
+    artifacts = private / "artifacts" / JOB_IDENT
+    rc = int((artifacts / "rc").read_text().strip()) if (artifacts / "rc").exists() else (processed.rc or 1)
+    stdout = (artifacts / "stdout").open() if (artifacts / "stdout").exists() else None
+    return Worked(rc=rc, status=processed.status, stats=stats or None, stdout=stdout)
+
+
+@dataclass
+class Worked:
+    """What a worker's job left, read like ansible-runner's Runner (rc, status, stats, stdout)."""
+    rc: int
+    status: str
+    stats: dict | None
+    stdout: TextIO | None

@@ -24,16 +24,114 @@ def network(value: str):
         return None
 
 
-def addresses(groups: Mapping, hostvars: Mapping) -> dict[str, list[str]]:
-    """Every group and host name of the inventory to its hosts' addresses
-    (pmops_address, else ansible_host, else the name)."""
-    def address(host):
-        hv = hostvars[host]
-        return str(hv.get("pmops_address") or hv.get("ansible_host") or host)
-    out = {name: sorted({address(h) for h in members}) for name, members in groups.items()}
+# What one host's roles read of another host, besides its address and groups: the labels of
+# its scrape targets and which exporters it runs. The static topology carries exactly these.
+PUBLISHED = ("pmops_environment", "pmops_owner", "pmops_service", "exporters_postgres_enabled",
+             "nginx_metrics_enabled", "nginx_metrics_port")
+# Groups every inventory has; they say nothing of a host.
+IMPLICIT = ("all", "ungrouped")
+
+
+def _address(name: str, hv: Mapping) -> str:
+    return str(hv.get("pmops_address") or hv.get("ansible_host") or name)
+
+
+def addresses(groups: Mapping, hostvars: Mapping, static: Mapping | None = None) -> dict[str, list[str]]:
+    """Every group and host name of the inventory to its hosts' addresses (pmops_address, else
+    ansible_host, else the name). With the static topology (pmops_topology), from it: a sliced
+    run's inventory holds only the slice's hosts, but a firewall still admits every peer."""
+    if static:
+        members = static_groups(static)
+        found = {host: entry["address"] for host, entry in static["hosts"].items()}
+        out = {name: sorted({found[h] for h in hosts}) for name, hosts in members.items()}
+        out["all"] = sorted(set(found.values()))
+        out.update({host: [address] for host, address in found.items()})
+        return out
+    out = {name: sorted({_address(h, hostvars[h]) for h in members}) for name, members in groups.items()}
     for host in groups.get("all", []):
-        out[host] = [address(host)]
+        out[host] = [_address(host, hostvars[host])]
     return out
+
+
+def view(groups: Mapping, hostvars: Mapping, static: Mapping | None = None) -> dict:
+    """What a role may read of other hosts: {groups: {group: [hosts]}, hosts: {host: {address,
+    groups, vars}}} with vars the PUBLISHED ones. From the static topology when there is one
+    (a sliced run's groups and hostvars hold only its slice), else from groups and hostvars."""
+    if static:
+        return {"groups": dict(static_groups(static), all=sorted(static["hosts"])),
+                "hosts": {name: dict(entry) for name, entry in static["hosts"].items()}}
+    hosts = {}
+    for name in groups.get("all", []):
+        hv = hostvars[name]
+        hosts[name] = {"address": _address(name, hv),
+                       "groups": sorted(g for g in hv.get("group_names", []) if g not in IMPLICIT),
+                       "vars": {key: hv[key] for key in PUBLISHED if key in hv}}
+    return {"groups": {name: sorted(members) for name, members in groups.items() if name != "ungrouped"},
+            "hosts": hosts}
+
+
+def hosts_with(topo_view: Mapping, variable: str) -> list[str]:
+    """The hosts of a view() whose published variable is true (an exporter they run)."""
+    return sorted(name for name, entry in topo_view["hosts"].items() if entry["vars"].get(variable))
+
+
+def static_groups(static: Mapping) -> dict[str, list[str]]:
+    """The groups of a static topology, each with its hosts (sorted)."""
+    out: dict[str, set[str]] = {}
+    for host, entry in static["hosts"].items():
+        for group in entry["groups"]:
+            out.setdefault(group, set()).add(host)
+    return {group: sorted(hosts) for group, hosts in sorted(out.items())}
+
+
+def build_static(listing: Mapping) -> dict:
+    """The static topology of an inventory from `ansible-inventory --list` (variables merged per
+    host): every host's address, groups and PUBLISHED variables. Raises ValueError when one of
+    those is a template: the topology is data, the same for every slice of a run."""
+    hostvars = (listing.get("_meta") or {}).get("hostvars") or {}
+
+    def members(group: str, seen: frozenset = frozenset()) -> set[str]:
+        node = listing.get(group) or {}
+        found = set(node.get("hosts") or [])
+        for child in node.get("children") or []:
+            if child not in seen:
+                found |= members(child, seen | {group})
+        return found
+
+    groups = {g: members(g) for g in listing if g != "_meta" and g not in IMPLICIT}
+    hosts = {}
+    for name in sorted(hostvars):
+        hv = hostvars[name]
+        published = {key: hv[key] for key in PUBLISHED if key in hv}
+        for key, value in [("address", _address(name, hv))] + list(published.items()):
+            if "{{" in str(value) or "{%" in str(value):
+                raise ValueError(f"{name}: {key} is a template ({value!r}); the static topology needs its value")
+        hosts[name] = {"address": _address(name, hv), "groups": sorted(g for g, m in groups.items() if name in m),
+                       "vars": published}
+    return {"hosts": hosts}
+
+
+def static_errors(static: Mapping | None, hostvars: Mapping, hosts: list[str]) -> list[str]:
+    """How the static topology differs from the run's inventory, for the hosts in it (a sliced
+    run has only some): a host it lacks, another address, other groups, another published value."""
+    if not static:
+        return []
+    if not isinstance(static, Mapping) or not isinstance(static.get("hosts"), Mapping):
+        return ["pmops_topology: must be a mapping with 'hosts' (written by `pmops topology --write`)"]
+    errors = []
+    for name in sorted(hosts):
+        hv, entry = hostvars[name], static["hosts"].get(name)
+        if entry is None:
+            errors.append(f"pmops_topology: host {name} is in the inventory but not in the topology")
+            continue
+        groups = sorted(g for g in hv.get("group_names", []) if g not in IMPLICIT)
+        wanted = {"address": _address(name, hv), "groups": groups,
+                  "vars": {key: hv[key] for key in PUBLISHED if key in hv}}
+        for key in ("address", "groups", "vars"):
+            if entry.get(key) != wanted[key]:
+                errors.append(f"pmops_topology: {name}'s {key} is {entry.get(key)!r} there but {wanted[key]!r} "
+                              "in the inventory")
+    return errors
 
 
 def resolve(sources, known: Mapping[str, list[str]]) -> list[str] | None:

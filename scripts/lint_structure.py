@@ -4,7 +4,9 @@
 1. A playbook holds no task logic: each play selects hosts, sets how it runs (serial, order,
    become, facts...) and calls roles, through `roles:` or tasks that are only
    `include_role`/`import_role` (with name, vars, tags, when, apply); `import_playbook`
-   entries are allowed. The work lives in role entry points, with argument specs.
+   entries are allowed. The work lives in role entry points, with argument specs. A play
+   that rolls over its hosts (`serial`) is marked `pmops_orchestrating: true` (vars): it needs
+   the whole inventory, so no AWX job template may slice it (scripts/lint_awx.py, docs/awx.md).
 2. No role refers to another role's private variables (`__<role>_...`): roles publish what
    others need as documented inputs, outputs (`<role>_wanted`, `login_canary_result`...) or
    entry points. Playbooks refer to no role's private variables either.
@@ -69,6 +71,9 @@ def playbook_problems(path: Path, roles: list[str], root: Path) -> list[str]:
             continue
         for key in sorted(set(play) - PLAY_KEYS - set(TASK_SECTIONS)):
             problems.append(f"{where}: `{key}` is not host selection, run settings or role calls")
+        if "serial" in play and not (play.get("vars") or {}).get("pmops_orchestrating"):
+            problems.append(f"{where}: rolls over its hosts (`serial`), so it needs the whole inventory: mark it "
+                            "`pmops_orchestrating: true` in its vars (not sliceable, docs/awx.md)")
         for section in TASK_SECTIONS:
             for task in play.get(section) or []:
                 module = next((k for k in task if k in ROLE_CALLS), None)

@@ -31,6 +31,7 @@ LOGS = ROOT / ".cache" / "test-logs"
 TIERS = [
     ("lab-image", 15, "the lab image (cached by its recipe)"),
     ("molecule", 420, "molecule scenarios, beside the tiers below"),
+    ("ee", 300, "the execution environment (cached by its definition), beside the tiers below"),
     ("fast-core", 110, "lints but ansible-lint, unit tests, syntax, bad inventories"),
     ("ansible-lint", 150, "ansible-lint, beside the lab tiers below"),
     ("lab-tests", 150, "pmops lab itself (up twice, leftovers, down)"),
@@ -51,7 +52,10 @@ TIERS = [
 # the first converge it cost that one about a minute (8:24 -> 9:21). testinfra does not gain
 # there: it spends the controller's CPU (the dev lab: the second converge 2:56 and testinfra
 # 1:23 one after the other, 4:23 side by side).
-BESIDE = {"molecule", "ansible-lint", "lab-image-tests"}
+# The execution environment's build (cached by a digest of ee/, the lock and the lab image, so
+# seconds when nothing changed; a few minutes of pip and apt in podman when it did) starts with
+# them: the drills' execution environment test (test_awx_ready.py) only asks for its tag.
+BESIDE = {"molecule", "ee", "ansible-lint", "lab-image-tests"}
 # lab-tests end with `pmops lab up` from nothing (tests/lab: the last test), which is the
 # fresh lab lab-check needs; run right after them, lab-check skips its own down and up.
 LEAVES_FRESH = {"lab-tests"}

@@ -17,14 +17,13 @@ from pathlib import Path
 import yaml
 
 from pmops import PmopsError
-from pmops.paths import ROOT
+from pmops.paths import CONTAINERS_CONF, ROOT
 
 LABEL = "pmops.lab"
 CONTAINER_PREFIX = "pmops-"
 AUTOMATION_USER_DEFAULT = "pmops"
 
 STATE_DIR = ROOT / ".lab"
-CONTAINERS_CONF = ROOT / "lab" / "containers.conf"
 INVENTORY = ROOT / "inventory" / "lab"
 
 

@@ -35,6 +35,7 @@ DRILLS = {
     "test_plan.py": ("lanes", "web-01"),
     "test_two_factor.py": ("lanes", "web-01"),
     "test_malware.py": ("lanes", "web-01"),
+    "test_awx_ready.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_backup.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_access_drills.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),
     "test_ssh_lockout.py": ("lanes", "db-01+backup-01+app-01+monitor-01"),

@@ -225,7 +225,12 @@ def test_unneeded_services_are_masked(host, hardening):
     assert running == []
 
 
-def test_logs_arrive_at_the_log_server_over_tls(host, hardening, hostvars, request):
+# How a host is reached, copied to a host that is not in the inventory (see below).
+CONNECTION = ("ansible_user", "ansible_port", "ansible_ssh_private_key_file", "ansible_ssh_common_args",
+              "ansible_python_interpreter", "ansible_become_method")
+
+
+def test_logs_arrive_at_the_log_server_over_tls(host, hardening, hostvars, request, tmp_path):
     target = hostvars.get("hardening_log_forward_target") or hardening["hardening_log_forward_target"]
     if not target:
         pytest.skip("no log server configured (hardening_log_forward_target)")
@@ -235,8 +240,15 @@ def test_logs_arrive_at_the_log_server_over_tls(host, hardening, hostvars, reque
         assert 'StreamDriver.AuthMode="x509/certvalid"' in conf
         return
     assert 'StreamDriverAuthMode="x509/name"' in conf and f'target="{target}"' in conf
-    server = testinfra.get_host(f"ansible://{target}", ansible_inventory=request.config.option.ansible_inventory,
-                                sudo=True)
+    inventory = request.config.option.ansible_inventory
+    topology = (hostvars.get("pmops_topology") or {}).get("hosts") or {}
+    if target not in (hostvars.get("groups") or {}).get("all", []) and target in topology:
+        # A slice of the inventory (AWX's job slicing) holds only some hosts: reach the log server
+        # at its address in the static topology, the way this host is reached.
+        inventory = str(tmp_path / "log-server.yml")
+        Path(inventory).write_text(yaml.safe_dump({"all": {"hosts": {target: dict(
+            {key: hostvars[key] for key in CONNECTION if key in hostvars}, ansible_host=topology[target]["address"])}}}))
+    server = testinfra.get_host(f"ansible://{target}", ansible_inventory=inventory, sudo=True)
     marker = f"pmops-verify-{uuid.uuid4()}"
     host.run(f"logger -t pmops-verify {marker}")
     name = hostvars["inventory_hostname"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,7 +135,10 @@ def lab_only(over_ssh):
 
 
 def test_ssh_audit_finds_no_fail_and_no_warn(hostvars, lab_only):
+    # beside this interpreter (a virtualenv), or on PATH (an execution environment's pip puts it
+    # in /usr/local/bin, beside no interpreter)
     audit = Path(sys.executable).parent / "ssh-audit"
+    audit = audit if audit.exists() else Path(shutil.which("ssh-audit") or audit)
     proc = subprocess.run([str(audit), "-n", hostvars["ansible_host"]], capture_output=True, text=True, timeout=60)
     findings = [line for line in proc.stdout.splitlines() if "[fail]" in line or "[warn]" in line]
     assert findings == []

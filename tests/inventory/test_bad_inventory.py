@@ -111,6 +111,10 @@ def database_open_to_any(inv):
     edit(inv / "group_vars/all/marketing.yml", lambda d: d["postgresql_roles"][0].update({"from": ["any"]}))
 
 
+def host_moved_without_its_topology(inv):
+    edit(inv / "hosts.yml", lambda d: d["pmops"]["children"]["app"]["hosts"]["app-02"].update(ansible_host="10.89.30.29"))
+
+
 CASES = [
     (host_in_two_tiers, r"web-01: groups: host is in 2 tiers \(web, db\)"),
     (invalid_timezone, r"baseline_timezone: 'Asia/Beijing' is not an IANA time zone"),
@@ -127,6 +131,8 @@ CASES = [
     (access_duplicate_uid, r"access_people\[2\] \(wang.fang\).uid: 2001 is already the uid of li.wei"),
     (release_not_built, r"app_version: release 9.9.9 has no manifest in apps/marketing-portal/dist"),
     (database_open_to_any, r"postgresql_roles\[0\] \(marketing_portal\).from: 'any' is refused"),
+    (host_moved_without_its_topology,
+     r"pmops_topology: app-02's address is '10.89.30.22' there but '10.89.30.29' in the inventory"),
     (duplicate_address, r"app-01: ansible_host: address 10.89.30.21 is also app-02's|app-02.*10.89.30.21"),
 ]
 

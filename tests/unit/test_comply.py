@@ -134,7 +134,7 @@ with open(log, "a") as fh: fh.write(f"end {host} {time.monotonic()}\\n")
 
 def fake_testinfra(monkeypatch, tmp_path, hosts, jobs):
     log = tmp_path / "runs.log"
-    monkeypatch.setattr(comply.Testinfra, "_argv", lambda self, host: [sys.executable, "-c", FAKE_PYTEST, host, str(log)])
+    monkeypatch.setattr(comply.Testinfra, "_argv", lambda self, host, env: [sys.executable, "-c", FAKE_PYTEST, host, str(log)])
     return comply.Testinfra(CONTROLS, "inventory/lab", hosts, jobs), log
 
 
@@ -149,6 +149,20 @@ def test_testinfra_runs_hosts_side_by_side_but_no_more_than_jobs(monkeypatch, tm
     assert most == 2
     assert infra.status() == "testinfra 3/3 hosts done"
     assert "===== c-3 =====" in (tmp_path / "testinfra.log").read_text()
+
+
+def test_testinfra_runs_in_the_execution_environment_with_what_it_needs_passed_in(monkeypatch, tmp_path):
+    monkeypatch.setenv("PMOPS_EE", "localhost/pmops-ee:test")
+    infra = comply.Testinfra(CONTROLS, "/abs/inventory/lab", ["web-01"], 1)
+    argv = infra._argv("web-01", {"ANSIBLE_CONFIG": "/p/ansible.cfg", "PMOPS_TESTINFRA_RESULTS": "/t/web-01.jsonl",
+                                  "HOME": "/root", "PYTHONPATH": "/p"})
+    image = argv.index("localhost/pmops-ee:test")
+    assert argv[:3] == ["podman", "run", "--rm"] and argv[image + 1:image + 4] == ["python3", "-m", "pytest"]
+    assert f"--volume={infra.tmp}:{infra.tmp}" in argv and "--hosts=ansible://web-01" in argv
+    assert {a for a in argv if a.startswith("--env=")} == {"--env=ANSIBLE_CONFIG=/p/ansible.cfg", "--env=PYTHONPATH=/p",
+                                                           "--env=PMOPS_TESTINFRA_RESULTS=/t/web-01.jsonl"}
+    monkeypatch.delenv("PMOPS_EE")
+    assert infra._argv("web-01", {})[:3] == [sys.executable, "-m", "pytest"]
 
 
 def test_a_host_check_mode_could_not_reach_is_stopped_not_waited_for(monkeypatch, tmp_path):

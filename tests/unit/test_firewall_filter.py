@@ -62,5 +62,10 @@ def test_bad_policies_are_refused(addresses, policy, ssh_from, message):
 
 
 def test_the_topology_filters_are_the_shared_code():
+    from pmops import topology
+
     assert Topology().filters() == {"pmops_topology_addresses": pmops_topology_addresses,
-                                    "pmops_topology_sources": pmops_topology_sources}
+                                    "pmops_topology_sources": pmops_topology_sources,
+                                    "pmops_topology_view": topology.view,
+                                    "pmops_topology_hosts_with": topology.hosts_with,
+                                    "pmops_topology_errors": topology.static_errors}

@@ -38,6 +38,8 @@ GOOD_PLAY = """
 - name: Web
   hosts: web
   serial: 1
+  vars:
+    pmops_orchestrating: true
   become: true
   roles: [nginx]
   tasks:
@@ -55,6 +57,13 @@ def test_a_playbook_of_role_calls_and_self_contained_roles_pass(tmp_path):
                                       "login_canary/tasks/main.yml": "- debug: {msg: '{{ __login_canary_dir }}'}\n",
                                       "login/tasks/main.yml": "- debug: {msg: '{{ __login_shell }}'}\n"})
     assert lint.check(root) == []
+
+
+def test_a_rolling_play_not_marked_orchestrating_is_named(tmp_path):
+    root = tree(tmp_path, GOOD_PLAY.replace("    pmops_orchestrating: true\n", "    other: 1\n"), {"nginx/tasks/main.yml": "- debug: {}\n"})
+    assert lint.check(root) == ["playbooks/site.yml: play 2 (Web): rolls over its hosts (`serial`), so it needs the "
+                                "whole inventory: mark it `pmops_orchestrating: true` in its vars (not sliceable, "
+                                "docs/awx.md)"]
 
 
 def test_task_logic_in_a_playbook_is_named(tmp_path):

@@ -19,7 +19,7 @@ LAYERS = {
                   "pmops.monitoring", "pmops.totp"},
     "engines": {"pmops.runner", "pmops.controls", "pmops.report"},
     "commands": {"pmops.cli", "pmops.__main__", "pmops.comply", "pmops.change", "pmops.operations", "pmops.lab",
-                 "pmops.status"},
+                 "pmops.status", "pmops.ee", "pmops.slicing"},
 }
 RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
 # The two engines meet only in a command: a playbook's events are handed to the controls.

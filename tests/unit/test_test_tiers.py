@@ -42,11 +42,12 @@ def test_a_tier_run_beside_counts_once_in_the_wall_clock():
 
 def test_molecule_and_ansible_lint_run_beside_only_tiers_without_timing_and_are_joined_before_the_drills():
     names = [name for name, _, _ in tiers.TIERS]
-    assert tiers.BESIDE == {"molecule", "ansible-lint", "lab-image-tests"}
+    assert tiers.BESIDE == {"molecule", "ee", "ansible-lint", "lab-image-tests"}
     # the image rebuild starts with the second converge, which leaves half the cores idle
     assert names.index("lab-image-tests") == names.index("lab-idempotence") - 1
     # the lab image is built before anything that uses it can run beside another tier
     assert names.index("lab-image") < names.index("molecule") < names.index(tiers.JOIN_BEFORE)
+    assert names.index("lab-image") < names.index("ee") < names.index(tiers.JOIN_BEFORE)
     for beside in tiers.BESIDE:
         between = names[names.index(beside) + 1:names.index(tiers.JOIN_BEFORE)]
         assert between and all(name.startswith("lab-") or name in tiers.BESIDE | {"fast-core"} for name in between)
