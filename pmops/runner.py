@@ -16,6 +16,7 @@ elapsed time) is drawn on stderr only when it is a terminal, so CI logs and time
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -192,7 +193,8 @@ def execution_node() -> str | None:
     return os.environ.get("PMOPS_WORKER") or None
 
 
-# Where a worker unpacks the job it is sent (its private data directory), on the execution node.
+# Where a worker unpacks the job it is sent (its private data directory), on the execution node;
+# one per job (the private directory's name), so that jobs on one node never share it.
 WORKER_DIR = "/var/tmp/pmops-job"
 # What a job sends to an execution node of the project: what Ansible reads, not the tests, the
 # documentation or what runs leave behind (the lab's keys and secrets do go: AWX would send
@@ -201,12 +203,12 @@ JOB_SKIPS = (".git", ".venv", ".cache", ".pytest_cache", ".benchmarks", "reports
              "molecule", "__pycache__", "*.pyc", "node_modules")
 
 
-def worker_command(node: str) -> list[str]:
+def worker_command(node: str, directory: str = WORKER_DIR) -> list[str]:
     """The command that runs ansible-runner's worker on an execution node: the job on its
     standard input, the events and artifacts on its standard output (no terminal: it would
     corrupt the stream)."""
     kind, _, where = node.partition(":")
-    worker = ["ansible-runner", "worker", "--private-data-dir", WORKER_DIR, "--delete"]
+    worker = ["ansible-runner", "worker", "--private-data-dir", directory, "--delete"]
     if kind == "podman" and where:
         use_podman_settings()
         return ["podman", "run", "--rm", "--interactive", *CONTAINER_OPTIONS, where, *worker]
@@ -306,7 +308,7 @@ def _through_worker(node: str, private: Path, playbook: str, inv: Inventory, env
     except ValueError:  # an inventory outside the project travels beside it
         sent_inventory = private / "inventory" / inventory.name
         (shutil.copytree if inventory.is_dir() else shutil.copy)(inventory, sent_inventory)
-    there = Path(WORKER_DIR)
+    there = Path(f"{WORKER_DIR}-{private.name}")
     node_env = dict(env, ANSIBLE_CONFIG=str(there / "project" / "ansible.cfg"),
                     ANSIBLE_CALLBACK_PLUGINS=str(there / "project" / "callback_plugins"),
                     PMOPS_AUDIT_EVENTS=str(there / "artifacts" / JOB_IDENT / "pmops_events.jsonl"))
@@ -316,7 +318,7 @@ def _through_worker(node: str, private: Path, playbook: str, inv: Inventory, env
                            playbook=str(project / playbook), inventory=str(sent_inventory), envvars=node_env,
                            **options)
     with job.open("rb") as stdin, results.open("wb") as stdout:
-        worker = subprocess.run(worker_command(node), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+        worker = subprocess.run(worker_command(node, str(there)), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
     if results.stat().st_size == 0:
         raise PmopsError(f"the worker on {node} sent nothing back (exit {worker.returncode}): "
                          + worker.stderr.decode(errors="replace").strip()[-500:])
@@ -335,7 +337,7 @@ def _through_worker(node: str, private: Path, playbook: str, inv: Inventory, env
                                        ident=JOB_IDENT, event_handler=keep_stats, quiet=options["quiet"])
     artifacts = private / "artifacts" / JOB_IDENT
     rc = int((artifacts / "rc").read_text().strip()) if (artifacts / "rc").exists() else (processed.rc or 1)
-    stdout = (artifacts / "stdout").open() if (artifacts / "stdout").exists() else None
+    stdout = io.StringIO((artifacts / "stdout").read_text(errors="replace")) if (artifacts / "stdout").exists() else None
     return Worked(rc=rc, status=processed.status, stats=stats or None, stdout=stdout)
 
 
