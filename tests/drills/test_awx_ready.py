@@ -61,14 +61,18 @@ def image() -> str:
 
 @pytest.fixture(scope="module")
 def in_virtualenv(tmp_path_factory) -> dict:
+    """The reference: these drills compare runs with it, whatever it finds. (The lab need not be
+    compliant here: the fleet drills before them leave app-01's /etc/passwd- as an access-only
+    run rewrote it, 0644, HARD-09 until the next whole converge.)"""
     report = comply(tmp_path_factory.mktemp("venv"))
-    assert report["_rc"] == 0 and sorted(report["hosts"]) == HOSTS, report["summary"]
+    assert sorted(report["hosts"]) == HOSTS and report["summary"]["changed_nothing"], report["summary"]
+    assert not [h for h, data in report["hosts"].items() if not data["reachable"]], report["summary"]
     return report
 
 
 def test_comply_in_the_execution_environment_reports_what_the_virtualenv_reports(in_virtualenv, image, tmp_path):
     in_ee = comply(tmp_path, "--ee", image)
-    assert in_ee["_rc"] == 0, in_ee["summary"]
+    assert in_ee["_rc"] == in_virtualenv["_rc"], in_ee["summary"]
     assert in_ee["run"]["execution"] == {"ee": image, "worker": None}
     assert normalised(in_ee) == normalised(in_virtualenv)
     assert in_ee["summary"] == in_virtualenv["summary"]
@@ -80,7 +84,7 @@ def test_a_job_sent_to_an_execution_node_reports_what_a_local_run_reports(in_vir
     """transmit here, ansible-runner's worker in an execution environment container (the execution
     node), process here: AWX's remote execution, without receptor."""
     on_node = comply(tmp_path, "--worker", f"podman:{image}")
-    assert on_node["_rc"] == 0, on_node["summary"]
+    assert on_node["_rc"] == in_virtualenv["_rc"], on_node["summary"]
     assert on_node["run"]["execution"] == {"ee": None, "worker": f"podman:{image}"}
     assert normalised(on_node) == normalised(in_virtualenv)
     drillkit.record_latency("execution node: comply of 3 hosts", local_s=in_virtualenv["_seconds"],
@@ -105,7 +109,6 @@ def test_slices_of_a_pared_down_inventory_report_what_the_whole_one_reports(in_v
     for number, hosts in ((1, ["app-01", "db-01"]), (2, ["backup-01"])):
         report = comply(tmp_path / f"slice-{number}", inventory=str(out / f"slice-{number}.json"), limit=None)
         assert sorted(report["hosts"]) == hosts, f"AWX puts {hosts} in slice {number} of 2"
-        assert report["_rc"] == 0, report["summary"]
         merged.update(normalised(report))
     assert merged == normalised(in_virtualenv)
     # Without the static topology, the slice of app-01 and db-01 would judge db-01's firewall
@@ -115,4 +118,5 @@ def test_slices_of_a_pared_down_inventory_report_what_the_whole_one_reports(in_v
     (out / "blind.json").write_text(json.dumps(blind))
     report = comply(tmp_path / "blind", inventory=str(out / "blind.json"), limit=None)
     failing = {cid for cid, r in report["hosts"]["db-01"]["controls"].items() if r["status"] == "fail"}
-    assert report["_rc"] != 0 and "NET-01" in failing, failing
+    assert report["_rc"] != 0 and "NET-01" in failing and "NET-01" not in {
+        cid for cid, r in in_virtualenv["hosts"]["db-01"]["controls"].items() if r["status"] == "fail"}, failing
