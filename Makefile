@@ -70,7 +70,7 @@ fast-core: lint-project unit syntax inventory-tests ## make fast without ansible
 
 # ---------------------------------------------------------------- tier 2: minutes
 wheelhouse: setup ## wheels of requirements.txt in .cache/wheelhouse (control nodes with no route to PyPI)
-	.venv/bin/pip wheel --quiet --disable-pip-version-check -r requirements.txt -w .cache/wheelhouse 2> >(grep -v "^WARNING: Location" >&2)
+	python -c 'from pmops import ee; ee.build_wheelhouse()'
 
 ee: setup ## build the execution environment (ee/execution-environment.yml) on the lab image, from the wheelhouse (cached)
 	pmops ee build

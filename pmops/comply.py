@@ -73,7 +73,6 @@ class Testinfra:
                 "-p", "no:cacheprovider", "-q", "-rN", "--color=no"]
         if not image:
             return argv
-        runner.use_podman_settings()
         return runner.in_container(image, argv, {k: v for k, v in env.items() if k in self.PASSED},
                                    mounts=(self.tmp,))
 

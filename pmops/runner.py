@@ -176,11 +176,16 @@ def use_podman_settings() -> None:
 CONTAINER_OPTIONS = ["--network=host", "--user=0"]
 
 
+def _podman_run() -> list[str]:
+    """podman run of a throw-away container of the execution environment (stdin open, no terminal)."""
+    use_podman_settings()
+    return ["podman", "run", "--rm", "--interactive", *CONTAINER_OPTIONS]
+
+
 def in_container(image: str, argv: list[str], env: dict[str, str], mounts: tuple[Path, ...] = ()) -> list[str]:
     """argv run in the execution environment the way ansible-runner runs playbooks there
     (testinfra's processes of `pmops comply --ee`)."""
-    cmd = ["podman", "run", "--rm", "--interactive", *CONTAINER_OPTIONS, f"--volume={ROOT}:{ROOT}",
-           f"--workdir={ROOT}"]
+    cmd = [*_podman_run(), f"--volume={ROOT}:{ROOT}", f"--workdir={ROOT}"]
     cmd += [f"--volume={path}:{path}" for path in mounts]
     cmd += [f"--env={key}={value}" for key, value in sorted(env.items())]
     return cmd + [image, *argv]
@@ -210,8 +215,7 @@ def worker_command(node: str, directory: str = WORKER_DIR) -> list[str]:
     kind, _, where = node.partition(":")
     worker = ["ansible-runner", "worker", "--private-data-dir", directory, "--delete"]
     if kind == "podman" and where:
-        use_podman_settings()
-        return ["podman", "run", "--rm", "--interactive", *CONTAINER_OPTIONS, where, *worker]
+        return [*_podman_run(), where, *worker]
     if kind == "ssh" and where:
         return ["ssh", "-o", "BatchMode=yes", "-T", where, *worker]
     raise PmopsError(f"--worker {node!r}: give podman:IMAGE (an execution environment) or ssh:[USER@]HOST")

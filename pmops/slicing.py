@@ -6,7 +6,7 @@ inventory holding every group and its variables but only the slice's hosts: host
 name, slice k of n taking every n-th from the k-th. A role that builds a firewall rule or a
 pg_hba line from the hostvars of the other tiers would then admit only the peers in its own
 slice. So what one host reads of others comes from `pmops_topology` (group_vars/all/
-topology.yml, written here from the whole inventory), and the validation play refuses a
+pmops_topology.yml, written here from the whole inventory), and the validation play refuses a
 topology that disagrees with the inventory for any host in the run.
 
 Layer: command (cli calls it; it uses the runner engine and the topology library).
@@ -94,11 +94,7 @@ def sliced_inventory(export: dict, number: int, count: int) -> dict:
     (group variables on their groups): every group with its variables and children, but only
     the slice's hosts, in Ansible's YAML inventory form."""
     hostvars = (export.get("_meta") or {}).get("hostvars") or {}
-    everyone: set[str] = set()
-    for name, node in export.items():
-        if name != "_meta":
-            everyone |= set(node.get("hosts") or [])
-    keep = set(slice_hosts(sorted(everyone | set(hostvars)), number, count))
+    keep = set(slice_hosts(sorted(_hosts(export)), number, count))
 
     def group(name: str, seen: frozenset) -> dict:
         node = export.get(name) or {}
@@ -116,14 +112,22 @@ def sliced_inventory(export: dict, number: int, count: int) -> dict:
     return {"all": group("all", frozenset())}
 
 
+def _hosts(export: dict) -> set[str]:
+    """Every host of an `ansible-inventory --list` listing: in a group, or with variables."""
+    found = set((export.get("_meta") or {}).get("hostvars") or {})
+    for name, node in export.items():
+        if name != "_meta":
+            found |= set((node or {}).get("hosts") or [])
+    return found
+
+
 def write_slices(inventory: str, count: int, directory: Path, limit: str | None = None) -> list[Path]:
     """The inventories of every slice of `count`, as slice-K.json in directory (for the slicing
     test and for trying a job template's slicing before AWX runs it). With limit, the inventory
     is first pared down to those hosts (as an AWX inventory of only some hosts would be)."""
     inv = runner.resolve_inventory(inventory)
     export = runner.inventory_listing(inv, "--export", *(["--limit", limit] if limit else []))
-    if limit and not (export.get("_meta") or {}).get("hostvars") and not any(
-            (node or {}).get("hosts") for name, node in export.items() if name != "_meta"):
+    if limit and not _hosts(export):
         raise PmopsError(f"--limit {limit} matches no host of {inv.shown}")
     directory.mkdir(parents=True, exist_ok=True)
     paths = []

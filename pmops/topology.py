@@ -36,20 +36,20 @@ def _address(name: str, hv: Mapping) -> str:
     return str(hv.get("pmops_address") or hv.get("ansible_host") or name)
 
 
+def _entry(name: str, hv: Mapping, groups: list[str]) -> dict:
+    """One host as the topology holds it: its address, groups and PUBLISHED variables."""
+    return {"address": _address(name, hv), "groups": sorted(g for g in groups if g not in IMPLICIT),
+            "vars": {key: hv[key] for key in PUBLISHED if key in hv}}
+
+
 def addresses(groups: Mapping, hostvars: Mapping, static: Mapping | None = None) -> dict[str, list[str]]:
     """Every group and host name of the inventory to its hosts' addresses (pmops_address, else
     ansible_host, else the name). With the static topology (pmops_topology), from it: a sliced
     run's inventory holds only the slice's hosts, but a firewall still admits every peer."""
-    if static:
-        members = static_groups(static)
-        found = {host: entry["address"] for host, entry in static["hosts"].items()}
-        out = {name: sorted({found[h] for h in hosts}) for name, hosts in members.items()}
-        out["all"] = sorted(set(found.values()))
-        out.update({host: [address] for host, address in found.items()})
-        return out
-    out = {name: sorted({_address(h, hostvars[h]) for h in members}) for name, members in groups.items()}
-    for host in groups.get("all", []):
-        out[host] = [_address(host, hostvars[host])]
+    known = view(groups, hostvars, static)
+    found = {host: entry["address"] for host, entry in known["hosts"].items()}
+    out = {name: sorted({found[h] for h in members}) for name, members in known["groups"].items()}
+    out.update({host: [address] for host, address in found.items()})
     return out
 
 
@@ -60,14 +60,9 @@ def view(groups: Mapping, hostvars: Mapping, static: Mapping | None = None) -> d
     if static:
         return {"groups": dict(static_groups(static), all=sorted(static["hosts"])),
                 "hosts": {name: dict(entry) for name, entry in static["hosts"].items()}}
-    hosts = {}
-    for name in groups.get("all", []):
-        hv = hostvars[name]
-        hosts[name] = {"address": _address(name, hv),
-                       "groups": sorted(g for g in hv.get("group_names", []) if g not in IMPLICIT),
-                       "vars": {key: hv[key] for key in PUBLISHED if key in hv}}
-    return {"groups": {name: sorted(members) for name, members in groups.items() if name != "ungrouped"},
-            "hosts": hosts}
+    return {"groups": {name: sorted(members) for name, members in groups.items()},
+            "hosts": {name: _entry(name, hostvars[name], hostvars[name].get("group_names", []))
+                      for name in groups.get("all", [])}}
 
 
 def hosts_with(topo_view: Mapping, variable: str) -> list[str]:
@@ -101,13 +96,11 @@ def build_static(listing: Mapping) -> dict:
     groups = {g: members(g) for g in listing if g != "_meta" and g not in IMPLICIT}
     hosts = {}
     for name in sorted(hostvars):
-        hv = hostvars[name]
-        published = {key: hv[key] for key in PUBLISHED if key in hv}
-        for key, value in [("address", _address(name, hv))] + list(published.items()):
+        entry = _entry(name, hostvars[name], [g for g, m in groups.items() if name in m])
+        for key, value in [("address", entry["address"])] + list(entry["vars"].items()):
             if "{{" in str(value) or "{%" in str(value):
                 raise ValueError(f"{name}: {key} is a template ({value!r}); the static topology needs its value")
-        hosts[name] = {"address": _address(name, hv), "groups": sorted(g for g, m in groups.items() if name in m),
-                       "vars": published}
+        hosts[name] = entry
     return {"hosts": hosts}
 
 
@@ -124,9 +117,7 @@ def static_errors(static: Mapping | None, hostvars: Mapping, hosts: list[str]) -
         if entry is None:
             errors.append(f"pmops_topology: host {name} is in the inventory but not in the topology")
             continue
-        groups = sorted(g for g in hv.get("group_names", []) if g not in IMPLICIT)
-        wanted = {"address": _address(name, hv), "groups": groups,
-                  "vars": {key: hv[key] for key in PUBLISHED if key in hv}}
+        wanted = _entry(name, hv, hv.get("group_names", []))
         for key in ("address", "groups", "vars"):
             if entry.get(key) != wanted[key]:
                 errors.append(f"pmops_topology: {name}'s {key} is {entry.get(key)!r} there but {wanted[key]!r} "
