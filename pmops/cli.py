@@ -55,11 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         "lab", help="the built-in lab: six podman hosts running systemd and sshd",
         description="Create, inspect and remove the lab described by inventory/lab.")
     lab_cmds = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
-    lab_cmds.add_parser(
+    lab_up = lab_cmds.add_parser(
         "up", help="build the base image if its recipe changed, start the hosts, seed SSH keys",
         description="Build the Debian 12 base image (cached by recipe digest), create the lab "
                     "network and hosts, create the automation account and pre-seed known_hosts. "
                     "Safe to run again: it repairs stopped hosts and stale leftovers.")
+    lab_up.add_argument("--scale", type=int, metavar="N", default=None,
+                        help="also N generic hosts gen-01..gen-N (the generic tier; inventory .lab/scale, "
+                             "playbooks take -i .lab/scale); 0 removes them (default: keep the lab's scale)")
     lab_cmds.add_parser(
         "secrets", help="make the lab's keys and certificates (no containers)",
         description="Make what the lab inventory reads from .lab/ (the automation account's key, the lab CA "
@@ -314,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lab":
             from pmops import lab
             if args.lab_command == "up":
-                return lab.up()
+                return lab.up(scale=args.scale)
             if args.lab_command == "secrets":
                 lab.ensure_secrets(lab.load_topology())
                 return 0

@@ -25,6 +25,14 @@ AUTOMATION_USER_DEFAULT = "pmops"
 
 STATE_DIR = ROOT / ".lab"
 INVENTORY = ROOT / "inventory" / "lab"
+# The scale lab's inventory (`pmops lab up --scale N`): inventory/lab, the generic tier's overlay
+# (lab/scale/) and N generic hosts, written by pmops.lab.scale. While it exists it is the lab.
+SCALE_INVENTORY = STATE_DIR / "scale"
+
+
+def active_inventory() -> Path:
+    """The lab's inventory as it is: the scale lab's while one is up, else inventory/lab."""
+    return SCALE_INVENTORY if (SCALE_INVENTORY / "hosts.yml").exists() else INVENTORY
 
 
 @dataclass
@@ -67,17 +75,22 @@ def _walk_groups(node: dict, group: str, parents: list[str], found: dict) -> Non
         _walk_groups(sub, child, parents + [group], found)
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _load_yaml(path: Path) -> dict:
     try:
         return yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
-        raise PmopsError(f"{path.relative_to(ROOT)} is missing") from None
+        raise PmopsError(f"{_shown(path)} is missing") from None
     except yaml.YAMLError as exc:
-        raise PmopsError(f"{path.relative_to(ROOT)} is not valid YAML: {exc}") from None
+        raise PmopsError(f"{_shown(path)} is not valid YAML: {exc}") from None
 
 
-def load_topology(inventory: Path = INVENTORY) -> Topology:
-    """Read hosts, addresses and network of the lab from its inventory."""
+def load_topology(inventory: Path | None = None) -> Topology:
+    """Read hosts, addresses and network of the lab from its inventory (default: the active one)."""
+    inventory = inventory or active_inventory()
     found: dict = {}
     for group, node in _load_yaml(inventory / "hosts.yml").items():
         _walk_groups(node, group, [], found)
@@ -86,14 +99,14 @@ def load_topology(inventory: Path = INVENTORY) -> Topology:
         allvars.update(_load_yaml(path))
     for key in ("pmops_lab_network", "pmops_lab_subnet", "pmops_lab_gateway"):
         if key not in allvars:
-            raise PmopsError(f"{key} is not set in {inventory.relative_to(ROOT)}/group_vars/all")
+            raise PmopsError(f"{key} is not set in {_shown(inventory)}/group_vars/all")
     subnet = ipaddress.ip_network(allvars["pmops_lab_subnet"])
     publish = allvars.get("pmops_lab_publish") or {}
     hosts = []
     for name, entry in found.items():
         ip = entry["vars"].get("ansible_host")
         if not ip:
-            raise PmopsError(f"lab host {name} has no ansible_host in inventory/lab/hosts.yml")
+            raise PmopsError(f"lab host {name} has no ansible_host in {_shown(inventory)}/hosts.yml")
         if ipaddress.ip_address(ip) not in subnet:
             raise PmopsError(f"lab host {name}: ansible_host {ip} is outside pmops_lab_subnet {subnet}")
         hosts.append(Host(name, ip, entry["groups"], publish.get(name, [])))

@@ -21,8 +21,9 @@ from pathlib import Path
 import yaml
 
 from pmops import PmopsError, progress
-from pmops.lab.base import LABEL, Host, Topology, _out, load_topology, podman
+from pmops.lab.base import INVENTORY, LABEL, Host, Topology, _out, load_topology, podman
 from pmops.lab.image import ensure_image, image_exists, image_tag, remove_build_dir, remove_images
+from pmops.lab.scale import remove_inventory, write_inventory
 from pmops.lab.secrets import KEY_FILE, KNOWN_HOSTS, ensure_secrets, remove_secrets
 from pmops.paths import CACHE, ROOT
 
@@ -229,12 +230,58 @@ def cached_facts(host: str) -> dict:
     return {}
 
 
-def up(topo: Topology | None = None) -> int:
+# inotify instances each host's systemd, journald and services hold (measured: 7 on a converged
+# lab host), and what the machine's own programs need beside them.
+INOTIFY_PER_HOST = 8
+INOTIFY_MACHINE = 64
+INOTIFY_SYSCTL = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def ensure_inotify(hosts: int) -> None:
+    """Every container's systemd runs as root on the machine and takes inotify instances from
+    one per-user budget (fs.inotify.max_user_instances, 128 on Debian): past about 16 hosts a
+    new container's systemd fails to boot ("Too many open files"). Raise it for the scale lab
+    when this process may, else refuse before any host is made."""
+    need = hosts * INOTIFY_PER_HOST + INOTIFY_MACHINE
+    try:
+        have = int(INOTIFY_SYSCTL.read_text())
+    except (OSError, ValueError):
+        return
+    if have >= need:
+        return
+    try:
+        INOTIFY_SYSCTL.write_text(f"{need}\n")
+    except OSError:
+        raise PmopsError(f"{hosts} lab hosts need fs.inotify.max_user_instances >= {need} (it is {have}); "
+                         f"run `sysctl -w fs.inotify.max_user_instances={need}` as root") from None
+    progress(f"raised fs.inotify.max_user_instances from {have} to {need} for {hosts} hosts' systemd")
+
+
+def remove_extra_hosts(topo: Topology) -> None:
+    """Containers of the lab whose host the inventory no longer has (the scale lab made smaller)."""
+    names = {h.container for h in topo.hosts}
+    made = _out(podman("ps", "--all", "--filter", f"label={LABEL}=1", "--format", "{{.Names}}")).split()
+    extra = sorted(n for n in made if n not in names)
+    if extra:
+        progress(f"removing {len(extra)} hosts the inventory no longer has: {' '.join(extra)}")
+        remove_containers(extra)
+        for name in extra:
+            for path in cached_fact_files(name.removeprefix("pmops-")):
+                path.unlink(missing_ok=True)
+
+
+def up(topo: Topology | None = None, scale: int | None = None) -> int:
+    """Bring the lab up; with scale, first (re)write the scale lab's inventory for that many
+    generic hosts (0 removes it), and remove the hosts it no longer has."""
+    if scale is not None and topo is None:
+        write_inventory(scale, load_topology(INVENTORY).subnet)
     topo = topo or load_topology()
     started = time.monotonic()
     tag, built = ensure_image()
     if not built:
         progress(f"image {tag} is cached (recipe unchanged)")
+    remove_extra_hosts(topo)
+    ensure_inotify(len(topo.hosts))
     states = {h.name: container_state(h.container) for h in topo.hosts}
     # Hosts whose automation account is (re)written below: those created or started here, or
     # every host when the running lab does not answer this checkout's key. A host that runs
@@ -268,6 +315,7 @@ def up(topo: Topology | None = None) -> int:
         reprovision_all = True  # a new automation key: every host must learn it
     recreated = False
     touched = set()
+    create = []
     for host in topo.hosts:
         state = states[host.name]
         if state and (state["image"] != tag or state["labels"].get(LABEL) != "1"):
@@ -282,26 +330,33 @@ def up(topo: Topology | None = None) -> int:
             remove_containers([host.container])
             state = None
         if state is None:
-            progress(f"{host.name}: creating ({host.ip})")
-            create_container(host, topo, tag)
+            create.append(host)
             recreated = True
             touched.add(host.name)
         elif not state["running"]:
             progress(f"{host.name}: was stopped, starting it")
             podman("start", host.container)
             touched.add(host.name)
+
+    def made(host: Host) -> None:
+        progress(f"{host.name}: creating ({host.ip})")
+        create_container(host, topo, tag)
+
+    # A few at a time: podman serialises much of `run` on its own locks anyway.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(made, create))
     if recreated:
         clear_fact_cache(topo)
 
     def known_host(host: Host) -> str:
         return provision(host, topo) if reprovision_all or host.name in touched else host_key_line(host)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(topo.hosts)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(topo.hosts), 12)) as pool:
         lines = list(pool.map(known_host, topo.hosts))
     tmp = KNOWN_HOSTS.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(KNOWN_HOSTS)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(topo.hosts)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(topo.hosts), 12)) as pool:
         list(pool.map(lambda h: wait_for_ssh(h, topo), topo.hosts))
     progress(f"lab up: {len(topo.hosts)} hosts reachable over SSH as {topo.user} "
              f"in {time.monotonic() - started:.0f} s")
@@ -342,6 +397,7 @@ def down(topo: Topology | None = None, purge_image: bool = False) -> int:
     remove_secrets()
     remove_build_dir()
     clear_fact_cache(topo)
+    remove_inventory()
     if purge_image:
         remove_images()
     progress("lab down")

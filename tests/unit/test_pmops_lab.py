@@ -14,7 +14,7 @@ from pmops.lab import base, hosts, image, secrets
 
 
 def test_topology_comes_from_the_lab_inventory():
-    topo = lab.load_topology()
+    topo = lab.load_topology(lab.INVENTORY)
     names = [h.name for h in topo.hosts]
     assert names == ["web-01", "app-01", "app-02", "db-01", "backup-01", "monitor-01"]
     assert topo.host("db-01").ip == "10.89.30.31"
@@ -25,7 +25,7 @@ def test_topology_comes_from_the_lab_inventory():
 
 def test_unknown_host_lists_the_lab_hosts():
     with pytest.raises(PmopsError, match="unknown lab host 'db-9'; the lab has: web-01"):
-        lab.load_topology().host("db-9")
+        lab.load_topology(lab.INVENTORY).host("db-9")
 
 
 def write_inventory(tmp_path, hosts_yml, lab_yml):
@@ -92,7 +92,7 @@ def test_port_taken_stops_container_creation_with_a_clear_error(monkeypatch):
     monkeypatch.setattr(hosts, "port_free", lambda port: False)
     host = lab.Host("web-01", "10.89.30.11", publish=[{"host_port": 18443, "container_port": 443}])
     with pytest.raises(PmopsError, match="port 18443 on 127.0.0.1 is taken"):
-        lab.create_container(host, lab.load_topology(), "img")
+        lab.create_container(host, lab.load_topology(lab.INVENTORY), "img")
 
 
 def test_a_host_keeps_one_mac_address_made_from_its_ip(monkeypatch):
@@ -101,7 +101,7 @@ def test_a_host_keeps_one_mac_address_made_from_its_ip(monkeypatch):
     assert hosts.mac_address("10.89.30.41") == "02:50:0a:59:1e:29"
     calls = []
     monkeypatch.setattr(hosts, "podman", lambda *args, **kw: calls.append(args))
-    lab.create_container(lab.Host("backup-01", "10.89.30.41"), lab.load_topology(), "img")
+    lab.create_container(lab.Host("backup-01", "10.89.30.41"), lab.load_topology(lab.INVENTORY), "img")
     args = list(calls[0])
     assert args[args.index("--ip") + 1] == "10.89.30.41"
     assert args[args.index("--mac-address") + 1] == "02:50:0a:59:1e:29"
@@ -142,7 +142,7 @@ def test_cached_facts_reads_ansible_219_jsonfile_cache(tmp_path, monkeypatch):
 
 def test_lab_pki_makes_a_ca_and_one_certificate_per_host_once(tmp_path, monkeypatch):
     monkeypatch.setattr(secrets, "PKI_DIR", tmp_path / "pki")
-    topo = lab.load_topology()
+    topo = lab.load_topology(lab.INVENTORY)
     lab.ensure_pki(topo)
     pki = tmp_path / "pki"
     for host in topo.hosts:
@@ -169,7 +169,7 @@ def test_as_root_runs_the_command_whole_through_sudo_on_the_hosts_address(monkey
     monkeypatch.setattr(subprocess, "run", lambda argv, **kw: seen.setdefault("argv", argv))
     command = "printf 'a b\\n' > /tmp/x && echo \"$HOME\""
     lab.as_root("db-01", command)
-    topo = lab.load_topology()
+    topo = lab.load_topology(lab.INVENTORY)
     argv = seen["argv"]
     assert argv[-6:-1] == [f"{topo.user}@{topo.host('db-01').ip}", "sudo", "-n", "bash", "-c"]
     assert shlex.split(argv[-1]) == [command]  # the remote shell hands bash exactly this one word
@@ -178,7 +178,7 @@ def test_as_root_runs_the_command_whole_through_sudo_on_the_hosts_address(monkey
 def test_up_provisions_only_the_hosts_it_starts_and_reads_the_others_keys(tmp_path, monkeypatch):
     """A drill stops one host and brings the lab up while drills beside it log in elsewhere:
     the running hosts' authorized_keys must not be rewritten under them."""
-    topo = lab.load_topology()
+    topo = lab.load_topology(lab.INVENTORY)
     known, key = tmp_path / "known_hosts", tmp_path / "id_ed25519"
     key.with_suffix(".pub").write_text("ssh-ed25519 AAAA test\n")
     known.write_text("old\n")  # newer than the key: the key did not change
@@ -188,7 +188,8 @@ def test_up_provisions_only_the_hosts_it_starts_and_reads_the_others_keys(tmp_pa
     monkeypatch.setattr(hosts, "ensure_image", lambda: ("tag", False))
     monkeypatch.setattr(hosts, "container_state", lambda name: {
         "running": not name.endswith(stopped), "lost": False, "image": "tag", "labels": {lab.LABEL: "1"}})
-    for name in ("ensure_network", "ensure_secrets", "check_ports", "clear_fact_cache"):
+    for name in ("ensure_network", "ensure_secrets", "check_ports", "clear_fact_cache", "remove_extra_hosts",
+                 "ensure_inotify"):
         monkeypatch.setattr(hosts, name, lambda *a, **k: None)
     monkeypatch.setattr(hosts, "podman", lambda *a, **k: None)
     monkeypatch.setattr(hosts, "wait_for_ssh", lambda *a, **k: None)
@@ -219,7 +220,7 @@ def lab_keys(tmp_path, monkeypatch):
 def test_a_running_host_of_an_older_image_is_replaced_although_it_holds_its_own_port(tmp_path, monkeypatch):
     """CI found it: the lab of an older image was up, and `pmops lab up` refused web-01's
     published port, held by the very container it was about to replace."""
-    topo = lab.load_topology()
+    topo = lab.load_topology(lab.INVENTORY)
     lab_keys(tmp_path, monkeypatch)
     monkeypatch.setattr(hosts, "ensure_image", lambda: ("new", False))
     monkeypatch.setattr(hosts, "container_state", lambda name: {"running": True, "lost": False, "image": "old",
@@ -227,7 +228,8 @@ def test_a_running_host_of_an_older_image_is_replaced_although_it_holds_its_own_
     removed = []
     monkeypatch.setattr(hosts, "remove_containers", lambda names: removed.extend(names))
     monkeypatch.setattr(hosts, "port_free", lambda port: bool(removed))  # free once its holder is gone
-    for name in ("ensure_network", "ensure_secrets", "clear_fact_cache", "wait_for_ssh"):
+    for name in ("ensure_network", "ensure_secrets", "clear_fact_cache", "wait_for_ssh", "remove_extra_hosts",
+                 "ensure_inotify"):
         monkeypatch.setattr(hosts, name, lambda *a, **k: None)
     monkeypatch.setattr(hosts, "podman", lambda *a, **k: None)
     monkeypatch.setattr(hosts, "provision", lambda host, t: f"{host.name} p")
@@ -248,7 +250,7 @@ def test_a_container_whose_processes_are_gone_is_not_running(monkeypatch):
 
 
 def test_up_re_creates_a_host_whose_processes_are_gone(tmp_path, monkeypatch):
-    topo = lab.load_topology()
+    topo = lab.load_topology(lab.INVENTORY)
     lab_keys(tmp_path, monkeypatch)
     lost = topo.hosts[0]
     monkeypatch.setattr(hosts, "ensure_image", lambda: ("tag", False))
@@ -259,7 +261,7 @@ def test_up_re_creates_a_host_whose_processes_are_gone(tmp_path, monkeypatch):
     monkeypatch.setattr(hosts, "remove_containers", lambda names: removed.extend(names))
     monkeypatch.setattr(hosts, "create_container", lambda host, t, tag: created.append(host.name))
     monkeypatch.setattr(hosts, "podman", lambda *a, **k: started.append(a))
-    for name in ("ensure_network", "ensure_secrets", "check_ports", "clear_fact_cache", "wait_for_ssh"):
+    for name in ("ensure_network", "ensure_secrets", "check_ports", "clear_fact_cache", "wait_for_ssh", "remove_extra_hosts", "ensure_inotify"):
         monkeypatch.setattr(hosts, name, lambda *a, **k: None)
     monkeypatch.setattr(hosts, "provision", lambda host, t: f"{host.name} p")
     monkeypatch.setattr(hosts, "host_key_line", lambda host: f"{host.name} r")
