@@ -172,6 +172,12 @@ bench-strategy: lab-up ## controller CPU of site.yml in check mode, Jinja plugin
 bench-monitoring: lab-up ## Prometheus' series per host (goal 1,500), its memory and rule evaluation time (lab converged)
 	python bench/bench_monitoring.py
 
+bench-scale: setup artifacts ## the scale lab (48 generic hosts) up and converged, then re-run, comply and slices at 6, 12, 24 and 48 (about 1.5 h)
+	pmops lab up --scale 48
+	@mkdir -p .cache
+	ansible-playbook -i .lab/scale playbooks/site.yml > .cache/scale-converge.log
+	python bench/bench_scale.py
+
 bench: lab-up ## benchmarks (prints tables; see bench/README.md)
 	python bench/bench_lab.py $(BENCH_ARGS)
 
