@@ -15,7 +15,10 @@ Controller CPU is what ansible-playbook, pmops and every process they start use 
 children), plus the OpenSSH master connections the stock strategy leaves running (ControlPersist
 detaches them, so rusage misses them; they are stopped before each run and read after it). The
 hosts' own CPU (they are containers on this machine) is not in it. A host-task is a task on a
-host, run or skipped (the recap's ok + skipped + failed).
+host, run or skipped (the recap's ok + skipped + failed): a skipped one costs the controller its
+condition only, and a run_once task counts once, so a playbook's mix of them moves its figure.
+A master connection that ends during a run (ControlPersist, 120 s idle) takes its CPU with it:
+none does in these runs, whose tasks follow each other within seconds.
 
 Prints the tables and saves JSON under bench/results/.
 
@@ -46,7 +49,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def masters() -> dict[int, float]:
-    """The OpenSSH master connections under the project's control path, and their CPU so far."""
+    """This checkout's OpenSSH master connections (control path .cache/cp, started from here), and
+    their CPU so far. Another checkout's, or another session's, are not touched nor counted."""
     found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -54,6 +58,8 @@ def masters() -> dict[int, float]:
         try:
             cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
             if not cmd.startswith("ssh: ") or ".cache/cp/" not in cmd:
+                continue
+            if str(ROOT / ".cache" / "cp") not in cmd and Path(os.readlink(proc / "cwd")) != ROOT:
                 continue
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             found[int(proc.name)] = (int(fields[11]) + int(fields[12])) / TICK
@@ -222,7 +228,9 @@ def main() -> int:
     if not (ROOT / INVENTORY / "hosts.yml").exists():
         raise SystemExit(f"bench: no scale lab; run `pmops lab up --scale {max(sizes)}` and converge "
                          f"`ansible-playbook -i {INVENTORY} playbooks/site.yml` first")
-    have = sum(1 for line in (ROOT / INVENTORY / "hosts.yml").read_text().splitlines() if line.strip().startswith("gen-"))
+    sys.path.insert(0, str(ROOT))
+    from pmops.lab import current_scale
+    have = current_scale()
     if max(sizes) > have:
         raise SystemExit(f"bench: the scale lab has {have} generic hosts, fewer than {max(sizes)}; "
                          f"run `pmops lab up --scale {max(sizes)}` and converge it")

@@ -21,9 +21,9 @@ from pathlib import Path
 import yaml
 
 from pmops import PmopsError, progress
-from pmops.lab.base import INVENTORY, LABEL, Host, Topology, _out, load_topology, podman
+from pmops.lab.base import CONTAINER_PREFIX, INVENTORY, LABEL, Host, Topology, _out, load_topology, podman
 from pmops.lab.image import ensure_image, image_exists, image_tag, remove_build_dir, remove_images
-from pmops.lab.scale import remove_inventory, write_inventory
+from pmops.lab.scale import current_scale, remove_inventory, write_inventory
 from pmops.lab.secrets import KEY_FILE, KNOWN_HOSTS, ensure_secrets, remove_secrets
 from pmops.paths import CACHE, ROOT
 
@@ -258,23 +258,27 @@ def ensure_inotify(hosts: int) -> None:
 
 
 def remove_extra_hosts(topo: Topology) -> None:
-    """Containers of the lab whose host the inventory no longer has (the scale lab made smaller)."""
-    names = {h.container for h in topo.hosts}
-    made = _out(podman("ps", "--all", "--filter", f"label={LABEL}=1", "--format", "{{.Names}}")).split()
-    extra = sorted(n for n in made if n not in names)
+    """Lab hosts whose host the inventory no longer has (the scale lab made smaller). Only
+    containers labelled as a lab host: a bench's throw-away container carries the lab's label too."""
+    names = {h.name for h in topo.hosts}
+    made = _out(podman("ps", "--all", "--filter", f"label={LABEL}=1", "--format",
+                       '{{.Names}} {{index .Labels "pmops.lab.host"}}')).splitlines()
+    extra = sorted(line.split()[0] for line in made
+                   if len(line.split()) == 2 and line.split()[1] not in names and line.split()[1] != "<no")
     if extra:
         progress(f"removing {len(extra)} hosts the inventory no longer has: {' '.join(extra)}")
         remove_containers(extra)
         for name in extra:
-            for path in cached_fact_files(name.removeprefix("pmops-")):
+            for path in cached_fact_files(name.removeprefix(CONTAINER_PREFIX)):
                 path.unlink(missing_ok=True)
 
 
 def up(topo: Topology | None = None, scale: int | None = None) -> int:
     """Bring the lab up; with scale, first (re)write the scale lab's inventory for that many
     generic hosts (0 removes it), and remove the hosts it no longer has."""
-    if scale is not None and topo is None:
-        write_inventory(scale, load_topology(INVENTORY).subnet)
+    if topo is None and (scale is not None or current_scale()):
+        # Written again at the same scale too: inventory/lab's hosts or variables may have changed.
+        write_inventory(current_scale() if scale is None else scale, load_topology(INVENTORY).subnet)
     topo = topo or load_topology()
     started = time.monotonic()
     tag, built = ensure_image()

@@ -9,7 +9,8 @@ variables from lab/scale/group_vars/, the generic hosts, and the static topology
 as `pmops topology --write` writes it. While .lab/scale/ exists it is the lab: `pmops lab status`,
 `ssh` and `down` see every host; playbooks take `-i .lab/scale`.
 
-Layer: command, part of pmops.lab; imports pmops.lab.base, and pmops.slicing to write the topology.
+Layer: command, part of pmops.lab; imports pmops.lab.base, and pmops.runner and pmops.slicing to
+write the topology (as `pmops topology --write` does).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pmops.paths import ROOT
 TIER = "generic"
 OVERLAY = ROOT / "lab" / "scale"
 FIRST_HOST = 101  # gen-01 is .101 of the lab's subnet
-MAX_SCALE = 100   # .101 to .200: below the gateway's and the six hosts' addresses, inside a /24
+MAX_SCALE = 100   # .101 to .200: clear of the gateway (.1) and the six hosts (.11 to .51) in a /24
 HEADER = """\
 # The scale lab's inventory, written by `pmops lab up --scale {count}`: inventory/lab's hosts and
 # {count} generic hosts (the `generic` tier, lab/scale/group_vars/generic). Do not edit: `pmops lab up
@@ -85,7 +86,7 @@ def write_inventory(count: int, subnet: str) -> Path:
     (tmp / "hosts.yml").write_text(HEADER.format(count=count) + "---\n" + yaml.safe_dump(base, sort_keys=False))
     # Every group_vars file of the lab, then the overlay's (which win over a file of the same name).
     for source in (INVENTORY / "group_vars", OVERLAY / "group_vars"):
-        for path in sorted(source.glob("*/*.yml")):
+        for path in sorted(p for p in source.glob("*/*") if p.suffix in (".yml", ".yaml")):
             if path.name == "pmops_topology.yml":
                 continue
             target = tmp / "group_vars" / path.parent.name / path.name
