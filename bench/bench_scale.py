@@ -182,12 +182,10 @@ def tables(rows: list[dict], slice_count: int) -> list[str]:
             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fm, fs, m, s = r["floor_mitogen"], r["floor_stock"], r["rerun_mitogen"], r.get("rerun_stock")
+        stock_cpu, stock_wall = (f"{s['cpu']:.0f}", f"{s['seconds']:.0f}") if s else ("-", "-")
         out.append(f"| {r['hosts']} | {fm['cpu_per_ht'] * 1000:.1f} | {fs['cpu_per_ht'] * 1000:.1f} | "
                    f"{fm['wall_per_ht'] * 1000:.1f} | {fs['wall_per_ht'] * 1000:.1f} | {m['cpu']:.0f} | "
-                   f"{s['cpu']:.0f} | {m['seconds']:.0f} | {s['seconds']:.0f} |" if s else
-                   f"| {r['hosts']} | {fm['cpu_per_ht'] * 1000:.1f} | {fs['cpu_per_ht'] * 1000:.1f} | "
-                   f"{fm['wall_per_ht'] * 1000:.1f} | {fs['wall_per_ht'] * 1000:.1f} | {m['cpu']:.0f} | - | "
-                   f"{m['seconds']:.0f} | - |")
+                   f"{stock_cpu} | {m['seconds']:.0f} | {stock_wall} |")
     out += ["", f"pmops comply, unsliced and in {slice_count} slices side by side (AWX's job slicing):", "",
             "| hosts | wall s | s per host | CPU s | CPU s per host | scores | sliced wall s | sliced CPU s "
             "| sliced ÷ unsliced CPU |",

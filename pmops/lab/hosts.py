@@ -261,10 +261,10 @@ def remove_extra_hosts(topo: Topology) -> None:
     """Lab hosts whose host the inventory no longer has (the scale lab made smaller). Only
     containers labelled as a lab host: a bench's throw-away container carries the lab's label too."""
     names = {h.name for h in topo.hosts}
-    made = _out(podman("ps", "--all", "--filter", f"label={LABEL}=1", "--format",
-                       '{{.Names}} {{index .Labels "pmops.lab.host"}}')).splitlines()
-    extra = sorted(line.split()[0] for line in made
-                   if len(line.split()) == 2 and line.split()[1] not in names and line.split()[1] != "<no")
+    made = [line.split() for line in _out(podman("ps", "--all", "--filter", f"label={LABEL}=1", "--format",
+                                                 '{{.Names}} {{index .Labels "pmops.lab.host"}}')).splitlines()]
+    # A container without the host label lists "<no value>": three words.
+    extra = sorted(words[0] for words in made if len(words) == 2 and words[1] not in names)
     if extra:
         progress(f"removing {len(extra)} hosts the inventory no longer has: {' '.join(extra)}")
         remove_containers(extra)
@@ -276,9 +276,10 @@ def remove_extra_hosts(topo: Topology) -> None:
 def up(topo: Topology | None = None, scale: int | None = None) -> int:
     """Bring the lab up; with scale, first (re)write the scale lab's inventory for that many
     generic hosts (0 removes it), and remove the hosts it no longer has."""
-    if topo is None and (scale is not None or current_scale()):
+    count = current_scale() if scale is None else scale
+    if topo is None and (count or scale is not None):
         # Written again at the same scale too: inventory/lab's hosts or variables may have changed.
-        write_inventory(current_scale() if scale is None else scale, load_topology(INVENTORY).subnet)
+        write_inventory(count, load_topology(INVENTORY).subnet)
     topo = topo or load_topology()
     started = time.monotonic()
     tag, built = ensure_image()

@@ -103,7 +103,7 @@ def write_inventory(count: int, subnet: str) -> Path:
 
 def write_topology() -> None:
     from pmops import runner, slicing
-    inv = runner.Inventory(str(SCALE_INVENTORY.relative_to(ROOT)), str(SCALE_INVENTORY))
+    inv = runner.Inventory(_shown(SCALE_INVENTORY), str(SCALE_INVENTORY))
     path = slicing.topology_file(inv)
     path.write_text(slicing.render(inv))
 
