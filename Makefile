@@ -166,8 +166,8 @@ bench-awx: lab-up ee ## the same short job in the virtualenv, in the execution e
 bench-comply: lab-up ## pmops comply on 1, 2, 4 and 6 hosts with the time of each phase, then 6 live-only and --check-mode (lab converged)
 	python bench/bench_comply.py
 
-bench-strategy: lab-up ## controller CPU of site.yml in check mode, Jinja plugins loaded before the workers fork or not (lab converged)
-	python bench/bench_strategy.py
+bench-strategy: lab-up ## controller CPU of site.yml in check mode with one of the strategy shim's additions on and off (BENCH_ARGS="--switch warm|wait|freeze ..."; lab converged)
+	python bench/bench_strategy.py $(BENCH_ARGS)
 
 bench-monitoring: lab-up ## Prometheus' series per host (goal 1,500), its memory and rule evaluation time (lab converged)
 	python bench/bench_monitoring.py
