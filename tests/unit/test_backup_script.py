@@ -1,6 +1,6 @@
 """roles/backup/templates/pmops-backup.sh.j2, rendered and run against a stand-in restic: a
-session the repository host's sshd never started (MaxStartups) is tried again; anything else is
-not, and nothing that started is sent twice."""
+session the repository host's sshd dropped before its key exchange (MaxStartups) is tried
+again; anything else is not, and nothing that started is sent twice."""
 
 from __future__ import annotations
 
@@ -51,10 +51,14 @@ def backup(tmp_path):
     for tool in bin_.iterdir():
         tool.chmod(0o755)
 
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+
     def run(*args, **env):
         proc = subprocess.run([str(script), *args], capture_output=True, text=True,
-                              env={"PATH": f"{bin_}:/usr/bin:/bin", "HERE": str(tmp_path),
+                              env={"PATH": f"{bin_}:/usr/bin:/bin", "HERE": str(tmp_path), "TMPDIR": str(scratch),
                                    "REFUSED_MESSAGE": REFUSED, **{k: str(v) for k, v in env.items()}})
+        assert list(scratch.iterdir()) == [], "a temporary file was left behind"
         calls = tmp_path / "calls.log"
         sleeps = tmp_path / "sleeps.log"
         result = (proc.returncode, proc.stdout, proc.stderr,
@@ -71,7 +75,9 @@ def test_init_is_tried_again_while_the_repository_host_refuses_sessions(backup):
     rc, out, err, calls, sleeps = backup("init", REFUSE=2)
     assert rc == 0 and out == "restic init done\n" and len(calls) == 3
     # the spread: 1-3 s after the first refusal, 2-6 s after the second
-    assert 1 <= sleeps[0] <= 3 and 2 <= sleeps[1] <= 6 and err == ""
+    assert 1 <= sleeps[0] <= 3 and 2 <= sleeps[1] <= 6
+    # restic's messages as they came, each try's, with what is done about them
+    assert err.count("kex_exchange_identification") == 2 and err.count("trying again in") == 2
 
 
 def test_it_gives_up_after_four_tries_with_restic_s_own_message(backup):
@@ -85,6 +91,11 @@ def test_a_refused_key_is_not_tried_again(backup):
     assert rc == 1 and len(calls) == 1 and sleeps == [] and "Permission denied" in err
 
 
+def test_a_session_that_broke_once_started_is_not_tried_again(backup):
+    rc, out, err, calls, sleeps = backup("check", LATER="client_loop: send disconnect: Connection reset by peer")
+    assert rc == 1 and len(calls) == 1 and sleeps == [] and "Connection reset" in err and "CHECK FAILED" in out
+
+
 def test_exists_says_unreachable_only_after_its_tries(backup):
     rc, _, err, calls, _ = backup("exists", REFUSE=9)
     assert rc == 1 and len(calls) == 4 and "unreachable" in err
@@ -92,7 +103,9 @@ def test_exists_says_unreachable_only_after_its_tries(backup):
     assert rc == 10 and len(calls) == 2
 
 
-def test_the_restic_passthrough_keeps_its_output_and_exit_status(backup):
-    rc, out, _, calls, _ = backup("restic", "snapshots", "--json", REFUSE=1)
-    assert rc == 0 and out == "restic snapshots done\n" and len(calls) == 2
-    assert calls[1].endswith("snapshots --json")
+def test_the_restic_passthrough_is_restic_itself_never_tried_again(backup):
+    # restores stream through it into pg_restore or tar: a second try would send data twice
+    rc, out, _, calls, _ = backup("restic", "snapshots", "--json")
+    assert rc == 0 and out == "restic snapshots done\n" and calls[0].endswith("snapshots --json")
+    rc, _, err, calls, _ = backup("restic", "dump", "latest", "/db.dump", REFUSE=1)
+    assert rc == 1 and len(calls) == 1 and "kex_exchange_identification" in err
