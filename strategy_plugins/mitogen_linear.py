@@ -40,10 +40,15 @@ from ansible.plugins.loader import filter_loader, test_loader
 from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as MitogenLinear
 
 
+def switched_on(variable: str) -> bool:
+    """An addition's switch: on unless the variable is 0."""
+    return os.environ.get(variable, "1") != "0"
+
+
 def load_jinja_plugins() -> int:
     """Load every filter and test plugin outside collections into the loaders' own cache,
     which a forked worker inherits; the number of plugins loaded."""
-    if os.environ.get("PMOPS_WARM_JINJA_PLUGINS", "1") == "0":
+    if not switched_on("PMOPS_WARM_JINJA_PLUGINS"):
         return 0
     return sum(len(list(loader.all())) for loader in (filter_loader, test_loader))
 
@@ -67,20 +72,20 @@ def wait_for_a_free_worker(workers: list, stop=lambda: False, timeout: float = 1
     return waits
 
 
+_FREEZING = False  # the fork hook is registered
+
+
 def freeze_in_workers() -> bool:
     """Have every child forked from here on (the task workers) freeze its heap first thing:
     O(1), a splice of the collector's lists, and the parent's own lists are left alone. Twice
     is harmless (a second freeze has nothing left to move)."""
     global _FREEZING
-    if os.environ.get("PMOPS_GC_FREEZE", "1") == "0":
+    if not switched_on("PMOPS_GC_FREEZE"):
         return False
     if not _FREEZING:  # a strategy is made for every play: one hook is enough
         os.register_at_fork(after_in_child=gc.freeze)
         _FREEZING = True
     return True
-
-
-_FREEZING = False
 
 
 class Arrivals(collections.deque):
@@ -97,7 +102,7 @@ class Arrivals(collections.deque):
 
 
 class StrategyModule(MitogenLinear):
-    BLOCKING_WAITS = os.environ.get("PMOPS_BLOCKING_WAITS", "1") != "0"
+    BLOCKING_WAITS = switched_on("PMOPS_BLOCKING_WAITS")
     # How often a wait for results still looks for a worker killed before it could send one,
     # and for a run stopped by a signal.
     RECHECK = 0.25
