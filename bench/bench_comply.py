@@ -4,7 +4,9 @@ in force read in one round trip per host, plus the testinfra tests of the four c
 does not decide alone) on 1, 2, 4 and all 6 lab hosts; then on all 6 the state in force
 alone (--no-testinfra) and the former shape (--check-mode: site.yml in check + diff mode
 first), measured in the same run for the ratios. Each run writes to a throw-away reports
-directory. Prints a table and saves JSON under bench/results/.
+directory. Controller CPU is the rusage of the run's processes (pmops, ansible-playbook and its
+forks, ansible-inventory, every testinfra pytest; the targets' own work is not in it). Prints a
+table and saves JSON under bench/results/.
 
 Usage: bench_comply.py [--sizes 1,2,4,6] [--no-shapes]   (lab up and converged)
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,15 +33,17 @@ def measure(hosts: list[str], shape: str) -> dict:
         argv = [str(BIN / "pmops"), "comply", "-i", "inventory/lab", "--limit", ",".join(hosts),
                 "--reports", reports, *SHAPES[shape]]
         print(f"bench: pmops comply on {len(hosts)} host(s), {shape}", file=sys.stderr, flush=True)
-        started = time.monotonic()
+        before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-        seconds = time.monotonic() - started
+        seconds, after = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         found = list(Path(reports).glob("*/report.json"))
         if not found:
             raise SystemExit(f"bench: no report from {' '.join(argv)}:\n{proc.stderr[-2000:]}")
         report = json.loads(found[0].read_text())
     phases = report["run"].get("phases") or {}
     return {"hosts": len(hosts), "shape": shape, "seconds": round(seconds, 1), "per_host": round(seconds / len(hosts), 1),
+            "cpu": round(cpu, 1), "cpu_per_host": round(cpu / len(hosts), 2),
             "ansible": phases.get("ansible"), "testinfra": phases.get("testinfra"), "exit": proc.returncode,
             "score": report["summary"]["score"]}
 
@@ -52,10 +57,12 @@ def main() -> int:
     rows = [measure(HOSTS[:size], "default") for size in sizes]
     if not args.no_shapes:
         rows += [measure(HOSTS[:max(sizes)], shape) for shape in ("live only", "--check-mode")]
-    print("| hosts | shape | seconds | s per host | Ansible done at (s) | testinfra done at (s) | score | exit |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| hosts | shape | seconds | s per host | controller CPU s | CPU s per host | Ansible done at (s) "
+          "| testinfra done at (s) | score | exit |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['hosts']} | {r['shape']} | {r['seconds']} | {r['per_host']} | {r['ansible']} | "
+        print(f"| {r['hosts']} | {r['shape']} | {r['seconds']} | {r['per_host']} | {r['cpu']} | {r['cpu_per_host']} | "
+              f"{r['ansible']} | "
               f"{r['testinfra'] if r['testinfra'] is not None else '-'} | {r['score']} | {r['exit']} |")
     base = next((r for r in rows if r["shape"] == "default" and r["hosts"] == max(sizes)), None)
     for r in rows:

@@ -46,10 +46,15 @@ class Testinfra:
     process has its own results file and log; testinfra.log joins the logs.
     """
 
-    def __init__(self, controls: list[dict], inventory: str, hosts: list[str], jobs: int | None = None):
+    def __init__(self, controls: list[dict], inventory: str, hosts: list[str], jobs: int | None = None,
+                 listing: dict | None = None):
         self.controls, self.inventory, self.hosts = controls, inventory, list(hosts)
         self.jobs = max(1, min(jobs or len(self.hosts) or 1, len(self.hosts) or 1))
         self.tmp = Path(tempfile.mkdtemp(prefix="pmops-testinfra-"))
+        # the inventory listing pmops already has, served to each testinfra process (pytest_results)
+        self.listing = self.tmp / "inventory.json" if listing else None
+        if self.listing:
+            self.listing.write_text(json.dumps(listing))
         self.done: list[str] = []
         self.failing: list[str] = []
         self.cancelled: set[str] = set()  # hosts the check-mode run found unreachable: stopped, not waited for
@@ -78,12 +83,14 @@ class Testinfra:
 
     # What testinfra's processes are told, in the virtualenv or in the execution environment.
     PASSED = ("ANSIBLE_CONFIG", "ANSIBLE_HOST_KEY_CHECKING", "PMOPS_TESTINFRA_WANT", "PMOPS_TESTINFRA_RESULTS",
-              "PYTHONPATH")
+              "PMOPS_TESTINFRA_INVENTORY", "PYTHONPATH")
 
     def _loop(self) -> None:
         want = sorted(set(controls.control_tests(self.controls).values()))
         env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG), PMOPS_TESTINFRA_WANT=json.dumps(want),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        if self.listing:
+            env["PMOPS_TESTINFRA_INVENTORY"] = json.dumps({"source": self.inventory, "listing": str(self.listing)})
         pending, running = list(self.hosts), {}
         while pending or running:
             while pending and len(running) < self.jobs:
@@ -173,7 +180,8 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     # testinfra starts on every host now and runs beside the check-mode run; the results of a
     # host that run cannot reach are dropped (it is reported unreachable, never compliant)
     tested_controls = controls.testinfra_controls(all_controls)
-    infra = Testinfra(tested_controls, inv.path, hosts, jobs).start() if testinfra and hosts and tested_controls else None
+    infra = (Testinfra(tested_controls, inv.path, hosts, jobs, inv.listing(limit)).start()
+             if testinfra and hosts and tested_controls else None)
     label = "comply (check mode + live state)" if check_mode else "comply (live state)"
     progress = runner.Progress(label)
     if infra:

@@ -108,6 +108,33 @@ def test_the_plugin_runs_only_the_parametrisations_the_catalogue_names(tmp_path)
     assert "2 deselected" in proc.stdout
 
 
+def test_the_plugin_serves_testinfra_the_listing_pmops_read(tmp_path):
+    """testinfra's Ansible backend takes the inventory pmops named from pmops's listing (no
+    ansible-inventory run: the inventory path does not even exist); another inventory is still
+    asked of ansible-inventory."""
+    (tmp_path / "test_probe.py").write_text(
+        "def test_where(host):\n    assert host.backend.get_hostname() == 'web-9'\n"
+        "    assert host.run('echo reached').stdout == 'reached\\n'\n")
+    listing = tmp_path / "inventory.json"
+    listing.write_text(json.dumps({"_meta": {"hostvars": {"web-9": {"ansible_connection": "local"}}},
+                                   "all": {"children": ["ungrouped", "web"]}, "web": {"hosts": ["web-9"]}}))
+    served = json.dumps({"source": "/no/such/inventory", "listing": str(listing)})
+
+    def probe(inventory):
+        out = tmp_path / f"results-{len(inventory)}.jsonl"
+        env = dict(os.environ, PMOPS_TESTINFRA_RESULTS=str(out), PMOPS_TESTINFRA_INVENTORY=served,
+                   PYTHONPATH=str(ROOT))
+        proc = subprocess.run([sys.executable, "-m", "pytest", "test_probe.py", "--hosts=ansible://web-9",
+                               f"--ansible-inventory={inventory}", "-p", "pmops.pytest_results",
+                               "-p", "no:cacheprovider", "-q"], cwd=tmp_path, env=env, capture_output=True, text=True)
+        return [json.loads(line)["outcome"] for line in out.read_text().splitlines()] if out.exists() else [], proc
+
+    outcomes, proc = probe("/no/such/inventory")
+    assert outcomes == ["passed"], proc.stdout[-2000:]
+    outcomes, proc = probe("/no/such/other")
+    assert outcomes != ["passed"] and proc.returncode != 0
+
+
 @pytest.mark.parametrize("argv,error", [(["comply", "--jobs", "0"], "--jobs: must be 1 or more, got 0"),
                                         (["history", "--last", "-1"], "--last: must be 1 or more, got -1"),
                                         (["history", "--last", "x"], "--last: must be a whole number, got 'x'")])
