@@ -22,13 +22,14 @@ none does in these runs, whose tasks follow each other within seconds.
 
 Prints the tables and saves JSON under bench/results/.
 
-Usage: bench_scale.py [--sizes 6,12,24,48] [--stock-sizes 6] [--slices 4]
+Usage: bench_scale.py [--sizes 6,12,24,48] [--stock-sizes 6] [--slices 4] [--tables SAVED.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import resource
@@ -165,6 +166,28 @@ def per_ht(run_: dict) -> float:
     return run_["cpu"] / run_["host_tasks"]
 
 
+def line_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares: intercept and slope."""
+    n, mx, my = len(xs), sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return my - slope * mx, slope
+
+
+def break_even(rows: list[dict], slice_count: int, goal: float = 1.15) -> dict:
+    """Where slicing's extra CPU falls within the goal: unsliced CPU = fixed + per_host × hosts
+    and the slices' extra = start + extra_per_host × hosts, fitted over the sizes; the smallest
+    host count whose ratio is within goal (None: never, at this fit)."""
+    hosts = [r["hosts"] for r in rows]
+    fixed, per_host = line_fit(hosts, [r["comply"]["cpu"] for r in rows])
+    start, extra = line_fit(hosts, [r["slices"]["cpu"] - r["comply"]["cpu"] for r in rows])
+    # (fixed + per_host h + start + extra h) <= goal (fixed + per_host h), solved for h
+    gain = (goal - 1) * per_host - extra
+    need = start - (goal - 1) * fixed
+    smallest = None if gain <= 0 else max(1, math.ceil(need / gain))
+    return {"fixed": fixed, "per_host": per_host, "start_per_slice": start / (slice_count - 1),
+            "extra_per_host": extra, "smallest": smallest}
+
+
 def tables(rows: list[dict], slice_count: int) -> list[str]:
     first = rows[0]
     out = ["site.yml idempotent re-run (Mitogen), against a no-op task's marginal cost in the same run:", "",
@@ -195,6 +218,14 @@ def tables(rows: list[dict], slice_count: int) -> list[str]:
         out.append(f"| {r['hosts']} | {c['seconds']:.1f} | {c['seconds'] / r['hosts']:.2f} | {c['cpu']:.1f} | "
                    f"{c['cpu'] / r['hosts']:.2f} | {', '.join(str(x) for x in c['scores'])} | {s['seconds']:.1f} | "
                    f"{s['cpu']:.1f} | {s['cpu'] / c['cpu']:.2f} |")
+    if len(rows) > 1:
+        fit = break_even(rows, slice_count)
+        out += ["", f"Fitted over these sizes: an unsliced comply costs {fit['fixed']:.1f} CPU-s plus "
+                    f"{fit['per_host']:.2f} per host; the {slice_count} slices cost {fit['start_per_slice']:.1f} "
+                    f"CPU-s more for each slice's start and {fit['extra_per_host']:.2f} more per host, so sliced ÷ "
+                    "unsliced is within 1.15 from "
+                    + (f"{fit['smallest']} hosts ({fit['smallest'] / slice_count:.1f} per slice)."
+                       if fit["smallest"] else "no host count at this fit.")]
     spread = [per_ht(r["rerun_mitogen"]) / per_ht(first["rerun_mitogen"]) for r in rows]
     comply_s = [r["comply"]["seconds"] / r["hosts"] for r in rows]
     last = rows[-1]
@@ -220,7 +251,12 @@ def main() -> int:
     parser.add_argument("--sizes", default="6,12,24,48", help="numbers of generic hosts (default 6,12,24,48)")
     parser.add_argument("--stock-sizes", default="6", help="sizes also re-run with the stock strategy (default 6)")
     parser.add_argument("--slices", type=int, default=4, help="slices of the sliced comply (default 4)")
+    parser.add_argument("--tables", metavar="JSON", help="print the tables of a saved run (bench/results/scale-*.json) "
+                                                         "and measure nothing")
     args = parser.parse_args()
+    if args.tables:
+        print("\n".join(tables(json.loads(Path(args.tables).read_text()), args.slices)))
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     stock = {int(s) for s in args.stock_sizes.split(",") if s}
     if not (ROOT / INVENTORY / "hosts.yml").exists():
