@@ -2,8 +2,10 @@
 """What running as AWX does costs per job: the same short job (`pmops comply --no-testinfra` on
 one lab host: the live state read in one round trip) run here in the virtualenv, in the
 execution environment (ansible-runner's process isolation, podman), and sent to an execution
-node (ansible-runner transmit here, worker in an execution environment container, process
-here), each several times in turn in one run, so that the machine's noise falls on all three.
+node (ansible-runner transmit here, worker there, process here): a container of the execution
+environment (podman's standard input and output), and the same reached over SSH
+(pmops/lab/node.py); each several times in turn in one run, so that the machine's noise falls
+on all four.
 The per-host results of every run must equal the virtualenv's (timestamps aside), or the
 benchmark stops. Prints a table (median seconds, added seconds per job) and saves JSON under
 bench/results/.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -24,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+from pmops.lab.node import ssh_execution_node  # noqa: E402
 
 
 def image() -> str:
@@ -52,8 +57,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each mode, in turn (default 3)")
     args = parser.parse_args()
     ee = image()
-    modes = {"virtualenv": [], "execution environment (--ee)": ["--ee", ee],
-             "execution node (--worker podman:EE)": ["--worker", f"podman:{ee}"]}
+    with tempfile.TemporaryDirectory(prefix="pmops-bench-node-") as node_dir, \
+            ssh_execution_node(ee, Path(node_dir)) as (node, config):
+        os.environ["PMOPS_WORKER_SSH_CONFIG"] = str(config)
+        return measure(args, ee, {"virtualenv": [], "execution environment (--ee)": ["--ee", ee],
+                                  "execution node (--worker podman:EE)": ["--worker", f"podman:{ee}"],
+                                  "execution node over SSH (--worker ssh:NODE)": ["--worker", f"ssh:{node}"]})
+
+
+def measure(args, ee: str, modes: dict[str, list[str]]) -> int:
     times: dict[str, list[float]] = {name: [] for name in modes}
     reference = None
     for n in range(args.rounds):

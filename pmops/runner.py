@@ -197,7 +197,8 @@ def in_container(image: str, argv: list[str], env: dict[str, str], mounts: tuple
 def execution_node() -> str | None:
     """Where ansible-runner's worker runs the job (`pmops --worker NODE`, $PMOPS_WORKER): None,
     here; `podman:IMAGE`, an execution environment container; `ssh:[USER@]HOST`, a host with
-    ansible-runner installed (from the wheelhouse)."""
+    ansible-runner installed (from the wheelhouse), reached with ssh's own configuration or the
+    ssh_config file $PMOPS_WORKER_SSH_CONFIG names."""
     return os.environ.get("PMOPS_WORKER") or None
 
 
@@ -220,7 +221,8 @@ def worker_command(node: str, directory: str = WORKER_DIR) -> list[str]:
     if kind == "podman" and where:
         return [*_podman_run(), where, *worker]
     if kind == "ssh" and where:
-        return ["ssh", "-o", "BatchMode=yes", "-T", where, *worker]
+        config = os.environ.get("PMOPS_WORKER_SSH_CONFIG")
+        return ["ssh", *(["-F", config] if config else []), "-o", "BatchMode=yes", "-T", where, *worker]
     raise PmopsError(f"--worker {node!r}: give podman:IMAGE (an execution environment) or ssh:[USER@]HOST")
 
 

@@ -13,8 +13,9 @@ One module per concern:
            automation account, SSH to the hosts, the fact cache of re-created hosts
   secrets  keys, known_hosts, the lab CA and host certificates, people's keys, service passwords
   scale    the scale lab: N generic hosts beside the six, and its inventory under .lab/scale
+  node     an execution node reached over SSH (`--worker ssh:`) for the AWX drills and bench
 
-`from pmops import lab` gives every public name of the five, as the single module gave them
+`from pmops import lab` gives every public name of the first five, as the single module gave them
 before (the CLI, scripts, benches and the lab tests and drills use it). The names here are
 copies: to replace one in a test, patch the module that looks it up (`hosts.podman` for
 `up`'s podman calls, `secrets.PKI_DIR` for ensure_pki), not this package.

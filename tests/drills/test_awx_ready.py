@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import drillkit
+from pmops.lab.node import ssh_execution_node
 
 HOSTS = ["app-01", "backup-01", "db-01"]
 # Evidence that names a moment or an age differs between two runs a minute apart.
@@ -88,6 +89,29 @@ def test_a_job_sent_to_an_execution_node_reports_what_a_local_run_reports(in_vir
     assert on_node["run"]["execution"] == {"ee": None, "worker": f"podman:{image}"}
     assert normalised(on_node) == normalised(in_virtualenv)
     drillkit.record_latency("execution node: comply of 3 hosts", local_s=in_virtualenv["_seconds"],
+                            worker_s=on_node["_seconds"])
+
+
+@pytest.fixture(scope="module")
+def ssh_node(image, tmp_path_factory):
+    """An execution node reached over SSH (pmops/lab/node.py): a container of the execution
+    environment running only sshd on 127.0.0.1, with keys and a known_hosts of its own."""
+    with ssh_execution_node(image, tmp_path_factory.mktemp("ssh-node")) as (name, config):
+        drillkit.ENV["PMOPS_WORKER_SSH_CONFIG"] = str(config)
+        try:
+            yield name
+        finally:
+            del drillkit.ENV["PMOPS_WORKER_SSH_CONFIG"]
+
+
+def test_a_job_sent_over_ssh_to_an_execution_node_reports_what_a_local_run_reports(in_virtualenv, ssh_node, tmp_path):
+    """The same job, the worker on an execution node reached over SSH (`--worker ssh:HOST`): the
+    job stream goes through ssh's standard input, the results come back on its output."""
+    on_node = comply(tmp_path, "--worker", f"ssh:{ssh_node}")
+    assert on_node["_rc"] == in_virtualenv["_rc"], on_node["summary"]
+    assert on_node["run"]["execution"] == {"ee": None, "worker": f"ssh:{ssh_node}"}
+    assert normalised(on_node) == normalised(in_virtualenv)
+    drillkit.record_latency("execution node over SSH: comply of 3 hosts", local_s=in_virtualenv["_seconds"],
                             worker_s=on_node["_seconds"])
 
 
