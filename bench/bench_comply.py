@@ -5,8 +5,9 @@ does not decide alone) on 1, 2, 4 and all 6 lab hosts; then on all 6 the state i
 alone (--no-testinfra) and the former shape (--check-mode: site.yml in check + diff mode
 first), measured in the same run for the ratios. Each run writes to a throw-away reports
 directory. Controller CPU is the rusage of the run's processes (pmops, ansible-playbook and its
-forks, ansible-inventory, every testinfra pytest; the targets' own work is not in it). Prints a
-table and saves JSON under bench/results/.
+forks, ansible-inventory, every testinfra pytest; the targets' own work is not in it, nor the
+OpenSSH ControlPersist masters, which detach and outlive a run). Prints a table and saves JSON
+under bench/results/.
 
 Usage: bench_comply.py [--sizes 1,2,4,6] [--no-shapes]   (lab up and converged)
 """

@@ -158,7 +158,7 @@ def measure(size: int, stock: bool, slice_count: int) -> dict:
     say("pmops comply")
     row["comply"] = comply(limit, [INVENTORY])
     say(f"pmops comply in {slice_count} slices, side by side")
-    row["slices"] = slices(limit, slice_count)
+    row["slices"] = dict(slices(limit, slice_count), count=slice_count)
     return row
 
 
@@ -183,7 +183,9 @@ def break_even(rows: list[dict], slice_count: int, goal: float = 1.15) -> dict:
     # (fixed + per_host h + start + extra h) <= goal (fixed + per_host h), solved for h
     gain = (goal - 1) * per_host - extra
     need = start - (goal - 1) * fixed
-    smallest = None if gain <= 0 else max(1, math.ceil(need / gain))
+    # the smallest h >= 1 with need <= gain h: 1 when one host already meets it; none when the
+    # slices' extra per host is above the margin (more hosts only make it worse)
+    smallest = 1 if need <= gain else (math.ceil(need / gain) if gain > 0 else None)
     return {"fixed": fixed, "per_host": per_host, "start_per_slice": start / (slice_count - 1),
             "extra_per_host": extra, "smallest": smallest}
 
@@ -254,8 +256,12 @@ def main() -> int:
     parser.add_argument("--tables", metavar="JSON", help="print the tables of a saved run (bench/results/scale-*.json) "
                                                          "and measure nothing")
     args = parser.parse_args()
+    if args.slices < 2:
+        parser.error(f"--slices: at least 2 (a sliced run against the unsliced one), got {args.slices}")
     if args.tables:
-        print("\n".join(tables(json.loads(Path(args.tables).read_text()), args.slices)))
+        saved = json.loads(Path(args.tables).read_text())
+        # the runs of record before the count was saved used 4 slices (the default)
+        print("\n".join(tables(saved, saved[0]["slices"].get("count", args.slices))))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     stock = {int(s) for s in args.stock_sizes.split(",") if s}

@@ -112,6 +112,13 @@ class Testinfra:
                     self.done.append(host)
             time.sleep(0.2)
 
+    def stop(self) -> None:
+        """Stop whatever still runs and remove the temporary directory (results, logs, listing);
+        after wait() it only makes sure the directory is gone."""
+        self.cancelled.update(self.hosts)
+        self._thread.join(30)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
     def wait(self, log_path: Path, keep: list[str], verbose: bool = False) -> dict[str, dict]:
         """Results of the hosts in `keep` (those the check-mode run reached); writes the joint log."""
         self.cancelled.update(h for h in self.hosts if h not in keep)
@@ -180,48 +187,54 @@ def run(inventory: str, limit: str | None = None, threshold: float = 100.0, repo
     # testinfra starts on every host now and runs beside the check-mode run; the results of a
     # host that run cannot reach are dropped (it is reported unreachable, never compliant)
     tested_controls = controls.testinfra_controls(all_controls)
-    infra = (Testinfra(tested_controls, inv.path, hosts, jobs, inv.listing(limit)).start()
+    # testinfra is given the whole inventory, as it reads it by itself: its tests look up other
+    # hosts (the log server, a database's clients) whatever the limit
+    infra = (Testinfra(tested_controls, inv.path, hosts, jobs, inv.listing()).start()
              if testinfra and hosts and tested_controls else None)
-    label = "comply (check mode + live state)" if check_mode else "comply (live state)"
-    progress = runner.Progress(label)
-    if infra:
-        progress.extra = infra.status
-    result = runner.run_playbook("playbooks/audit.yml" if check_mode else "playbooks/comply.yml", inv,
-                                 check=True, label=label, limit=limit, verbose=verbose,
-                                 log_path=outdir / "ansible.log", progress=progress)
-    ansible_done = round(time.monotonic() - clock, 1)
-    if not result.events:
-        raise PmopsError(f"the check-mode run produced no results (ansible exit {result.rc}); "
-                         f"see {outdir / 'ansible.log'}:\n{result.log[-1500:]}")
-    audited = controls.evaluate(result.events, all_controls, hosts)
-    # the plays on the control node itself (localhost) are not a host of the fleet
-    audited = {h: d for h, d in audited.items() if h in hosts} if hosts else audited
-    reachable = [h for h, d in audited.items()
-                 if not any(r["status"] == "unreachable" for r in d["controls"].values())]
-    tested = {}
-    if infra:
-        print(f"pmops: testinfra checks of {len(tested_controls)} controls on {len(reachable)} reachable hosts "
-              f"({len(all_controls) - len(tested_controls)} decided by the state in force alone)",
-              file=sys.stderr, flush=True)
-        tested = infra.wait(outdir / "testinfra.log", keep=reachable, verbose=verbose)
-    testinfra_done = round(time.monotonic() - clock, 1) if infra else None
-    facts = {"id": run_id, "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "finished": runlog.now(),
-             "seconds": round(time.monotonic() - clock, 1), "inventory": inv.shown, "limit": limit,
-             "user": runlog.who(), "git_commit": commit, "git_dirty": dirty, "threshold": threshold,
-             "pmops_version": __version__, "testinfra": testinfra, "check_mode": check_mode,
-             # where Ansible ran: the execution environment's image and the execution node, or null (here)
-             "execution": {"ee": runner.execution_environment(), "worker": runner.execution_node()},
-             # seconds from the start until each part was done (they run side by side)
-             "phases": {"ansible": ansible_done, "testinfra": testinfra_done}}
-    rep = report.build(facts, catalogue, audited, tested, report.earlier(reports))
-    report.write(rep, outdir)
-    if json_out:
-        shutil.copyfile(outdir / "report.json", json_out)
-    for line in summary_lines(rep):
-        print(line)
-    s = rep["summary"]
-    score = "n/a" if s["score"] is None else f"{s['score']:.1f} %"
-    print(f"pmops: {'COMPLIANT' if s['compliant'] else 'NOT COMPLIANT'}: score {score} (threshold {threshold:g} %), "
-          f"{s['counts']['fail']} failing, {s['counts']['error']} errors, {s['counts']['unreachable']} unreachable, "
-          f"{s['counts']['waived']} waived; {outdir / 'report.html'} ({facts['seconds']:.0f} s)", file=sys.stderr)
-    return 0 if s["compliant"] else 1
+    try:
+        label = "comply (check mode + live state)" if check_mode else "comply (live state)"
+        progress = runner.Progress(label)
+        if infra:
+            progress.extra = infra.status
+        result = runner.run_playbook("playbooks/audit.yml" if check_mode else "playbooks/comply.yml", inv,
+                                     check=True, label=label, limit=limit, verbose=verbose,
+                                     log_path=outdir / "ansible.log", progress=progress)
+        ansible_done = round(time.monotonic() - clock, 1)
+        if not result.events:
+            raise PmopsError(f"the check-mode run produced no results (ansible exit {result.rc}); "
+                             f"see {outdir / 'ansible.log'}:\n{result.log[-1500:]}")
+        audited = controls.evaluate(result.events, all_controls, hosts)
+        # the plays on the control node itself (localhost) are not a host of the fleet
+        audited = {h: d for h, d in audited.items() if h in hosts} if hosts else audited
+        reachable = [h for h, d in audited.items()
+                     if not any(r["status"] == "unreachable" for r in d["controls"].values())]
+        tested = {}
+        if infra:
+            print(f"pmops: testinfra checks of {len(tested_controls)} controls on {len(reachable)} reachable hosts "
+                  f"({len(all_controls) - len(tested_controls)} decided by the state in force alone)",
+                  file=sys.stderr, flush=True)
+            tested = infra.wait(outdir / "testinfra.log", keep=reachable, verbose=verbose)
+        testinfra_done = round(time.monotonic() - clock, 1) if infra else None
+        facts = {"id": run_id, "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "finished": runlog.now(),
+                 "seconds": round(time.monotonic() - clock, 1), "inventory": inv.shown, "limit": limit,
+                 "user": runlog.who(), "git_commit": commit, "git_dirty": dirty, "threshold": threshold,
+                 "pmops_version": __version__, "testinfra": testinfra, "check_mode": check_mode,
+                 # where Ansible ran: the execution environment's image and the execution node, or null (here)
+                 "execution": {"ee": runner.execution_environment(), "worker": runner.execution_node()},
+                 # seconds from the start until each part was done (they run side by side)
+                 "phases": {"ansible": ansible_done, "testinfra": testinfra_done}}
+        rep = report.build(facts, catalogue, audited, tested, report.earlier(reports))
+        report.write(rep, outdir)
+        if json_out:
+            shutil.copyfile(outdir / "report.json", json_out)
+        for line in summary_lines(rep):
+            print(line)
+        s = rep["summary"]
+        score = "n/a" if s["score"] is None else f"{s['score']:.1f} %"
+        print(f"pmops: {'COMPLIANT' if s['compliant'] else 'NOT COMPLIANT'}: score {score} (threshold {threshold:g} %), "
+              f"{s['counts']['fail']} failing, {s['counts']['error']} errors, {s['counts']['unreachable']} unreachable, "
+              f"{s['counts']['waived']} waived; {outdir / 'report.html'} ({facts['seconds']:.0f} s)", file=sys.stderr)
+        return 0 if s["compliant"] else 1
+    finally:
+        if infra:
+            infra.stop()  # a failed or stopped run leaves no pytest and no listing behind

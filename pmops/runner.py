@@ -222,7 +222,8 @@ def worker_command(node: str, directory: str = WORKER_DIR) -> list[str]:
         return [*_podman_run(), where, *worker]
     if kind == "ssh" and where:
         config = os.environ.get("PMOPS_WORKER_SSH_CONFIG")
-        return ["ssh", *(["-F", config] if config else []), "-o", "BatchMode=yes", "-T", where, *worker]
+        return ["ssh", *(["-F", config] if config else []), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                "-T", where, *worker]
     raise PmopsError(f"--worker {node!r}: give podman:IMAGE (an execution environment) or ssh:[USER@]HOST")
 
 

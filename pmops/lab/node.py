@@ -25,7 +25,8 @@ from pmops.lab.base import podman
 NAME = "exec-node"  # the Host of the ssh_config written: `--worker ssh:exec-node`
 SSHD = ("mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -p {port} -o ListenAddress=127.0.0.1 "
         "-h /node/host_key -o AuthorizedKeysFile=/node/authorized_keys -o StrictModes=no "
-        "-o PermitRootLogin=prohibit-password -o PasswordAuthentication=no")
+        "-o PermitRootLogin=prohibit-password -o AuthenticationMethods=publickey -o PasswordAuthentication=no "
+        "-o KbdInteractiveAuthentication=no")
 
 
 def free_port() -> int:
@@ -57,16 +58,29 @@ def ssh_execution_node(image: str, workdir: Path, timeout: float = 30) -> Iterat
     port = free_port()
     config = write_node_files(workdir, port)
     container = f"pmops-exec-node-{os.getpid()}-{port}"
-    podman("run", "-d", "--rm", "--name", container, "--network=host", "--user=0", f"--volume={workdir}:/node:ro",
+    # the node sees its host key and the authorized key, never the client's private key; not
+    # --rm, so that the logs of an sshd that died at once can still be read
+    podman("run", "-d", "--name", container, "--network=host", "--user=0",
+           f"--volume={workdir / 'host_key'}:/node/host_key:ro",
+           f"--volume={workdir / 'authorized_keys'}:/node/authorized_keys:ro",
            image, "sh", "-c", SSHD.format(port=port))
     try:
-        reach = ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-T", NAME, "ansible-runner --version"]
+        reach = ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-T", NAME,
+                 "ansible-runner --version"]
         deadline = time.monotonic() + timeout
-        while subprocess.run(reach, capture_output=True).returncode != 0:
+        while not _answers(reach):
             if time.monotonic() > deadline:
-                logs = podman("logs", container, check=False).stderr.decode(errors="replace")[-1500:]
-                raise PmopsError(f"the execution node {container} did not answer ssh within {timeout:.0f} s: {logs}")
+                logs = podman("logs", container, check=False)
+                text = (logs.stdout + logs.stderr).decode(errors="replace")[-1500:]
+                raise PmopsError(f"the execution node {container} did not answer ssh within {timeout:.0f} s: {text}")
             time.sleep(0.5)
         yield NAME, config
     finally:
         podman("rm", "-f", "-t", "0", container, check=False)
+
+
+def _answers(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=15).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False

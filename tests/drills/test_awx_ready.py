@@ -96,12 +96,16 @@ def test_a_job_sent_to_an_execution_node_reports_what_a_local_run_reports(in_vir
 def ssh_node(image, tmp_path_factory):
     """An execution node reached over SSH (pmops/lab/node.py): a container of the execution
     environment running only sshd on 127.0.0.1, with keys and a known_hosts of its own."""
+    before = drillkit.ENV.get("PMOPS_WORKER_SSH_CONFIG")
     with ssh_execution_node(image, tmp_path_factory.mktemp("ssh-node")) as (name, config):
         drillkit.ENV["PMOPS_WORKER_SSH_CONFIG"] = str(config)
         try:
             yield name
         finally:
-            del drillkit.ENV["PMOPS_WORKER_SSH_CONFIG"]
+            if before is None:
+                del drillkit.ENV["PMOPS_WORKER_SSH_CONFIG"]
+            else:
+                drillkit.ENV["PMOPS_WORKER_SSH_CONFIG"] = before
 
 
 def test_a_job_sent_over_ssh_to_an_execution_node_reports_what_a_local_run_reports(in_virtualenv, ssh_node, tmp_path):

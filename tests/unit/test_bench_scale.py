@@ -39,3 +39,7 @@ def test_the_tables_say_where_slicing_breaks_even():
               "floor_stock": {"cpu_per_ht": 0.05, "wall_per_ht": 0.04}} for r in rows(1.0, 2.7, 1.7, 0.15)]
     text = "\n".join(bench_scale.tables(saved, 4))
     assert "within 1.15 from 20 hosts (5.0 per slice)" in text
+
+
+def test_one_host_already_within_the_goal_breaks_even_at_one():
+    assert bench_scale.break_even(rows(10.0, 2.7, 0.1, 0.0), 4)["smallest"] == 1

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,32 @@ def test_testinfra_runs_in_the_execution_environment_with_what_it_needs_passed_i
                                                            "--env=PMOPS_TESTINFRA_RESULTS=/t/web-01.jsonl"}
     monkeypatch.delenv("PMOPS_EE")
     assert infra._argv("web-01", {})[:3] == [sys.executable, "-m", "pytest"]
+
+
+def test_testinfra_is_handed_the_listing_in_the_container_too_and_only_when_there_is_one(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(comply.Testinfra, "_argv", lambda self, host, env: seen.append(env) or [sys.executable, "-c", ""])
+    listing = {"_meta": {"hostvars": {"web-01": {"ansible_host": "10.89.30.11"}}}}
+    infra = comply.Testinfra(CONTROLS, "/abs/inventory/lab", ["web-01"], 1, listing)
+    assert json.loads(infra.listing.read_text()) == listing
+    infra.start().wait(tmp_path / "testinfra.log", keep=["web-01"])
+    assert json.loads(seen[0]["PMOPS_TESTINFRA_INVENTORY"]) == {"source": "/abs/inventory/lab",
+                                                                 "listing": str(infra.listing)}
+    assert "PMOPS_TESTINFRA_INVENTORY" in comply.Testinfra.PASSED  # what --ee passes into the container
+    assert not infra.tmp.exists()
+    bare = comply.Testinfra(CONTROLS, "/abs/inventory/lab", ["web-01"], 1, {})
+    bare.start().wait(tmp_path / "t.log", keep=["web-01"])
+    assert "PMOPS_TESTINFRA_INVENTORY" not in seen[1]
+
+
+def test_a_stopped_run_leaves_no_pytest_and_no_listing_behind(monkeypatch, tmp_path):
+    infra, log = fake_testinfra(monkeypatch, tmp_path, ["slow-600"], 1)  # would sleep 60 s
+    infra.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    infra.stop()
+    assert time.monotonic() - started < 10 and not infra.tmp.exists()
+    assert "end slow-600" not in log.read_text()
 
 
 def test_a_host_check_mode_could_not_reach_is_stopped_not_waited_for(monkeypatch, tmp_path):

@@ -124,10 +124,11 @@ def test_an_execution_node_is_a_container_or_a_host_and_nothing_else(monkeypatch
     assert argv[argv.index("localhost/pmops-ee:1") + 1:] == ["ansible-runner", "worker", "--private-data-dir",
                                                              runner.WORKER_DIR, "--delete"]
     monkeypatch.delenv("PMOPS_WORKER_SSH_CONFIG", raising=False)
-    assert runner.worker_command("ssh:pmops@node-1")[:5] == ["ssh", "-o", "BatchMode=yes", "-T", "pmops@node-1"]
+    # no prompt, and a node's host key must be known whatever ssh's own configuration says
+    assert runner.worker_command("ssh:pmops@node-1")[:7] == ["ssh", "-o", "BatchMode=yes", "-o",
+                                                             "StrictHostKeyChecking=yes", "-T", "pmops@node-1"]
     monkeypatch.setenv("PMOPS_WORKER_SSH_CONFIG", "/etc/pmops/nodes.ssh_config")
-    assert runner.worker_command("ssh:node-1")[:7] == ["ssh", "-F", "/etc/pmops/nodes.ssh_config", "-o", "BatchMode=yes",
-                                                       "-T", "node-1"]
+    assert runner.worker_command("ssh:node-1")[:3] == ["ssh", "-F", "/etc/pmops/nodes.ssh_config"]
     for bad in ("podman:", "node-1", "docker:x"):
         with pytest.raises(PmopsError, match="give podman:IMAGE"):
             runner.worker_command(bad)
