@@ -168,7 +168,7 @@ def per_ht(run_: dict) -> float:
 
 def line_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """Least squares: intercept and slope."""
-    n, mx, my = len(xs), sum(xs) / len(xs), sum(ys) / len(ys)
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
     return my - slope * mx, slope
 

@@ -114,7 +114,10 @@ class Inventory:
         """`ansible-inventory --list` within limit ({} when it cannot say); asked once per limit.
         comply hands it to testinfra, whose every process would otherwise ask again (0.35 CPU-s)."""
         if limit not in self._listings:
-            self._listings[limit] = _listing(self.path, limit)
+            try:
+                self._listings[limit] = inventory_listing(self, *(["--limit", limit] if limit else []))
+            except PmopsError:
+                self._listings[limit] = {}
         return self._listings[limit]
 
 
@@ -140,11 +143,6 @@ def inventory_listing(inventory: str | Inventory, *args: str) -> dict:
     if proc.returncode != 0:
         raise PmopsError(f"ansible-inventory cannot read {inv.shown}: " + (proc.stderr.strip().splitlines() or ["?"])[-1])
     return json.loads(proc.stdout)
-
-
-def _listing(inventory: str, limit: str | None) -> dict:
-    proc = _ansible_inventory(inventory, *(["--limit", limit] if limit else []))
-    return json.loads(proc.stdout) if proc.returncode == 0 else {}
 
 
 def _group_hosts(data: dict, group: str) -> set[str]:

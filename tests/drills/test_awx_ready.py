@@ -81,42 +81,36 @@ def test_comply_in_the_execution_environment_reports_what_the_virtualenv_reports
                             ee_s=in_ee["_seconds"])
 
 
+def reports_as_local_run(in_virtualenv: dict, tmp: Path, worker: str, drill: str) -> None:
+    """comply with the job sent to the execution node `worker` reports what the local run does."""
+    on_node = comply(tmp, "--worker", worker)
+    assert on_node["_rc"] == in_virtualenv["_rc"], on_node["summary"]
+    assert on_node["run"]["execution"] == {"ee": None, "worker": worker}
+    assert normalised(on_node) == normalised(in_virtualenv)
+    drillkit.record_latency(f"{drill}: comply of 3 hosts", local_s=in_virtualenv["_seconds"],
+                            worker_s=on_node["_seconds"])
+
+
 def test_a_job_sent_to_an_execution_node_reports_what_a_local_run_reports(in_virtualenv, image, tmp_path):
     """transmit here, ansible-runner's worker in an execution environment container (the execution
     node), process here: AWX's remote execution, without receptor."""
-    on_node = comply(tmp_path, "--worker", f"podman:{image}")
-    assert on_node["_rc"] == in_virtualenv["_rc"], on_node["summary"]
-    assert on_node["run"]["execution"] == {"ee": None, "worker": f"podman:{image}"}
-    assert normalised(on_node) == normalised(in_virtualenv)
-    drillkit.record_latency("execution node: comply of 3 hosts", local_s=in_virtualenv["_seconds"],
-                            worker_s=on_node["_seconds"])
+    reports_as_local_run(in_virtualenv, tmp_path, f"podman:{image}", "execution node")
 
 
 @pytest.fixture(scope="module")
 def ssh_node(image, tmp_path_factory):
     """An execution node reached over SSH (pmops/lab/node.py): a container of the execution
     environment running only sshd on 127.0.0.1, with keys and a known_hosts of its own."""
-    before = drillkit.ENV.get("PMOPS_WORKER_SSH_CONFIG")
-    with ssh_execution_node(image, tmp_path_factory.mktemp("ssh-node")) as (name, config):
-        drillkit.ENV["PMOPS_WORKER_SSH_CONFIG"] = str(config)
-        try:
-            yield name
-        finally:
-            if before is None:
-                del drillkit.ENV["PMOPS_WORKER_SSH_CONFIG"]
-            else:
-                drillkit.ENV["PMOPS_WORKER_SSH_CONFIG"] = before
+    with ssh_execution_node(image, tmp_path_factory.mktemp("ssh-node")) as (name, config), \
+            pytest.MonkeyPatch.context() as patch:
+        patch.setitem(drillkit.ENV, "PMOPS_WORKER_SSH_CONFIG", str(config))
+        yield name
 
 
 def test_a_job_sent_over_ssh_to_an_execution_node_reports_what_a_local_run_reports(in_virtualenv, ssh_node, tmp_path):
     """The same job, the worker on an execution node reached over SSH (`--worker ssh:HOST`): the
     job stream goes through ssh's standard input, the results come back on its output."""
-    on_node = comply(tmp_path, "--worker", f"ssh:{ssh_node}")
-    assert on_node["_rc"] == in_virtualenv["_rc"], on_node["summary"]
-    assert on_node["run"]["execution"] == {"ee": None, "worker": f"ssh:{ssh_node}"}
-    assert normalised(on_node) == normalised(in_virtualenv)
-    drillkit.record_latency("execution node over SSH: comply of 3 hosts", local_s=in_virtualenv["_seconds"],
-                            worker_s=on_node["_seconds"])
+    reports_as_local_run(in_virtualenv, tmp_path, f"ssh:{ssh_node}", "execution node over SSH")
 
 
 def test_site_yml_in_the_execution_environment_plans_no_change_on_a_converged_host(image, tmp_path):
