@@ -16,10 +16,13 @@
 
 A plain `pytest tests/drills` runs the phases one after another, in this order; within a
 phase, the files run in DRILLS's order, and within a file, the file's order is kept. A new
-drill file must be given a phase here. One drill whose effect reaches past its lane's hosts
-moves to another phase with `@pytest.mark.phase("last")`: stopping backup-01 makes every
-backup client's check-mode run (the audit drills on web-01) fail to read its repository, and
-stopping Alertmanager (the fleet phase) makes it forget the alerts that hold others back.
+drill file must be given a phase here. A drill whose effect reaches past its lane's hosts
+moves to another phase with `@pytest.mark.phase("last")`, and `at="first"` or `at="last"`
+puts it before or after that phase's files (else it runs with its own file): stopping
+backup-01 makes every backup client's check-mode run (the audit drills on web-01) fail to read
+its repository, so that drill runs at the end of the last phase; the alert drills of a clean
+lab run at the start of the fleet phase, before its compliance drills break and heal hosts,
+and stopping Alertmanager, among them, makes it forget the alerts that hold others back.
 """
 
 from __future__ import annotations
@@ -55,7 +58,11 @@ ORDER = list(DRILLS)
 def pytest_configure(config):
     for phase in PHASES:
         config.addinivalue_line("markers", f"{phase}: drill phase {phase} (tests/drills/conftest.py)")
-    config.addinivalue_line("markers", "phase(name): run this drill in another phase than its file's")
+    config.addinivalue_line("markers", "phase(name, at=None): run this drill in another phase than its file's, "
+                            "at its start or end ('first', 'last') or with its own file (None)")
+
+
+AT = ("first", None, "last")
 
 
 def phase_of(item) -> tuple[str, str | None]:
@@ -65,8 +72,17 @@ def phase_of(item) -> tuple[str, str | None]:
     if moved:
         if moved.args[0] not in PHASES:
             raise pytest.UsageError(f"{item.nodeid}: phase {moved.args[0]!r} is not one of {', '.join(PHASES)}")
+        if moved.kwargs.get("at") not in AT:
+            raise pytest.UsageError(f"{item.nodeid}: at={moved.kwargs['at']!r} is not 'first', 'last' or None")
         return moved.args[0], None
     return phase, lane
+
+
+def run_order(item) -> tuple[int, int, int]:
+    """Phase, then the place a moved drill asked for in it, then its file's place in DRILLS."""
+    moved = item.get_closest_marker("phase")
+    return (PHASES.index(phase_of(item)[0]), AT.index(moved.kwargs.get("at") if moved else None),
+            ORDER.index(Path(item.fspath).name))
 
 
 # First: pytest-xdist reads the xdist_group marks in its own hook of the same name (on each
@@ -81,4 +97,4 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(getattr(pytest.mark, phase))
         if lane:
             item.add_marker(pytest.mark.xdist_group(name=lane))
-    items.sort(key=lambda item: (PHASES.index(phase_of(item)[0]), ORDER.index(Path(item.fspath).name)))
+    items.sort(key=run_order)

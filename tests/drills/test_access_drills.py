@@ -70,7 +70,8 @@ def test_a_person_removed_from_the_matrix_loses_access_and_their_session_ends(tm
         session.kill()
         back = converge()
         assert back.returncode == 0, back.stdout[-3000:]
-    # usermod rewrote the account files' backups: the access play alone leaves them as HARD-09 wants
+    # usermod rewrote the account files' backups: a --tags access run leaves them as HARD-09 wants
+    # (site.yml's last play)
     modes = as_root("stat -c '%n %a' /etc/passwd- /etc/group- /etc/shadow- /etc/gshadow-").stdout.split("\n")
     assert [line.split()[1] for line in modes if line] == ["600"] * 4, modes
     assert as_person("zhang.min", "zhang.min", "id", "-un").stdout.strip() == "zhang.min"

@@ -5,8 +5,8 @@ the break. The figures go to .cache/alert-latencies.json (`make test` prints not
 the closing note's table reads the file).
 
 - (f) fleet phase, first: a clean converged lab fires only the Watchdog; then `pmops status`
-  says so, its HTML page rendered in headless Chromium. Last in the fleet phase, Alertmanager
-  stopped is named by the control node's watchdog.
+  says so, its HTML page rendered in headless Chromium; then Alertmanager stopped is named by
+  the control node's watchdog. The compliance drills follow them.
 - (a) (c) the lane of app-01 (tests/drills/conftest.py): the portal stopped, a backup made
   stale. (b), a host stopped and its other alerts held back, is web-01's
   (tests/drills/test_alerts_web.py), in the other lane.
@@ -30,7 +30,7 @@ APP = "app-01"
 record, firing, wait_until = dk.record_latency, dk.firing, dk.wait_until
 
 
-@pytest.mark.phase("fleet")
+@pytest.mark.phase("fleet", at="first")
 def test_f_a_clean_converged_lab_fires_only_the_watchdog():
     prom = dk.prometheus()
     assert wait_until(lambda: firing(prom, alertname="Watchdog"), 120), "the Watchdog does not fire: no rule is evaluated"
@@ -69,7 +69,7 @@ def security_updates_waiting(host: str) -> list[str]:
             if line.startswith("Inst ") and "-security" in line]
 
 
-@pytest.mark.phase("fleet")
+@pytest.mark.phase("fleet", at="first")
 def test_pmops_status_renders_in_headless_chromium(tmp_path):
     page = tmp_path / "status.html"
     proc, seconds, out = dk.pmops("status", "--html", str(page), timeout=120)
@@ -142,7 +142,8 @@ def test_c_a_stale_backup_reaches_the_receiver():
 # Fleet phase, not the lane: Alertmanager forgets every alert when it stops, and until
 # Prometheus sends them again (its resend delay, a minute) an alert of the other lane whose
 # inhibition source is among them is not held back (HostRecentlyDown, for web-01's stopped host).
-@pytest.mark.phase("fleet")
+# Before the compliance drills, which take minutes, so that every alert has been sent again.
+@pytest.mark.phase("fleet", at="first")
 def test_the_control_nodes_watchdog_says_when_alertmanager_is_gone():
     """The dead man's switch from outside: Alertmanager stopped on monitor-01 is named within a
     scrape, and the watch is content again once it is back."""

@@ -152,8 +152,10 @@ def test_point_in_time_recovery_brings_back_what_was_there_at_the_target_and_not
 
 
 # Alone, not in its lane: with backup-01 stopped, every backup client's check-mode run (the
-# audit drills on web-01, in the other lane) fails to read its repository.
-@pytest.mark.phase("last")
+# audit drills on web-01, in the other lane) fails to read its repository. At the end of the
+# last phase, so that a backup-01 which did not come back fails this drill alone, not the
+# application drills after it (the patch drill upgrades every host).
+@pytest.mark.phase("last", at="last")
 def test_a_backup_with_the_repository_down_fails_clearly_and_loses_nothing():
     backup_now()
     before = snapshot_ids()

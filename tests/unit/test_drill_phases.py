@@ -52,7 +52,7 @@ class _Item:
 
 def test_a_drill_can_leave_its_lane_for_another_phase():
     class Mark:
-        args = ("last",)
+        args, kwargs = ("last",), {}
     assert phases.phase_of(_Item("test_backup.py")) == ("lanes", "db-01+backup-01+app-01+monitor-01")
     assert phases.phase_of(_Item("test_backup.py", Mark())) == ("last", None)
     Mark.args = ("nowhere",)
@@ -67,4 +67,33 @@ def test_a_drill_can_leave_its_lane_for_another_phase():
 def test_the_drill_that_stops_the_repository_host_runs_alone():
     text = (ROOT / "tests" / "drills" / "test_backup.py").read_text()
     at = text.index("def test_a_backup_with_the_repository_down")
-    assert '@pytest.mark.phase("last")' in text[at - 200:at]
+    assert '@pytest.mark.phase("last", at="last")' in text[at - 300:at]
+
+
+class _Mark:
+    def __init__(self, phase, at=None):
+        self.args, self.kwargs = (phase,), ({"at": at} if at else {})
+
+
+def test_a_moved_drill_runs_where_it_asks_in_its_new_phase():
+    fleet_first = _Item("test_alerts.py", _Mark("fleet", "first"))
+    last_last = _Item("test_backup.py", _Mark("last", "last"))
+    items = [last_last, _Item("test_app_tier.py"), _Item("test_comply.py"), _Item("test_malware.py"),
+             fleet_first, _Item("test_alerts_slo.py"), _Item("test_firewall_drills.py")]
+    items.sort(key=phases.run_order)
+    assert [(i.nodeid, phases.phase_of(i)[0]) for i in items] == [
+        ("test_alerts.py", "fleet"), ("test_comply.py", "fleet"),
+        ("test_malware.py", "lanes"), ("test_firewall_drills.py", "lanes"),
+        ("test_alerts_slo.py", "last"), ("test_app_tier.py", "last"), ("test_backup.py", "last")]
+    # without `at`, a moved drill runs with its own file's place
+    plain = _Item("test_backup.py", _Mark("last"))
+    assert phases.run_order(plain) == (2, 1, phases.ORDER.index("test_backup.py"))
+
+
+def test_an_unknown_place_in_a_phase_is_refused():
+    try:
+        phases.phase_of(_Item("test_backup.py", _Mark("last", "middle")))
+    except phases.pytest.UsageError as exc:
+        assert "middle" in str(exc)
+    else:
+        raise AssertionError("at='middle' was accepted")
