@@ -53,6 +53,8 @@ DRILLS = {
     "test_app_tier.py": ("last", None),
 }
 ORDER = list(DRILLS)
+# Where a drill moved to another phase runs in it (`phase(name, at=...)`): None, with its file.
+AT = ("first", None, "last")
 
 
 def pytest_configure(config):
@@ -60,9 +62,6 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{phase}: drill phase {phase} (tests/drills/conftest.py)")
     config.addinivalue_line("markers", "phase(name, at=None): run this drill in another phase than its file's, "
                             "at its start or end ('first', 'last') or with its own file (None)")
-
-
-AT = ("first", None, "last")
 
 
 def phase_of(item) -> tuple[str, str | None]:
